@@ -1,0 +1,28 @@
+"""Shared test set-up: make the repo's module_utils importable as Ansible would, and expose the
+real-server fixtures every test layer uses."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+
+import ansible.module_utils
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+# Modules import ``ansible.module_utils.upkeep.*``; Ansible finds it through ansible.cfg's
+# module_utils path, plain tests through this extension of the package path.
+if str(REPO / "module_utils") not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(str(REPO / "module_utils"))
+if str(REPO / "library") not in sys.path:
+    sys.path.insert(0, str(REPO / "library"))
+
+os.chdir(REPO)
+
+pytest_plugins = [
+    "tests.support.fixtures_pki",
+    "tests.support.fixtures_http",
+    "tests.support.fixtures_pg",
+    "tests.support.fixtures_smtp",
+]

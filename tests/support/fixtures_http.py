@@ -1,0 +1,1 @@
+"""pytest fixtures: http (real servers on loopback)."""

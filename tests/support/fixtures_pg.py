@@ -1,0 +1,1 @@
+"""pytest fixtures: pg (real servers on loopback)."""

@@ -1,0 +1,1 @@
+"""pytest fixtures: smtp (real servers on loopback)."""
