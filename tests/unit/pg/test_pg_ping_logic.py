@@ -1,0 +1,183 @@
+"""pg.ping logic against a real PostgreSQL cluster on loopback (tests/support/fixtures_pg.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+
+import pytest
+
+from ansible.module_utils.upkeep.pg_ping import ping_databases
+from ansible.module_utils.upkeep.result import ParameterError
+from tests.support.fixtures_pg import APP_DB, APP_PASSWORD, APP_ROLE, app_dsn
+
+
+def _one(params):
+    checks = ping_databases(params)
+    assert len(checks) == 1
+    return checks[0]
+
+
+def _hanging_port(url):
+    return urllib.parse.urlsplit(url).port
+
+
+def test_healthy_database_is_ok_with_real_measurements(pg_app, pg_cluster):
+    result = _one(pg_app)
+    assert result["id"] == "pg.ping" and result["status"] == "ok", result
+    metrics = result["metrics"]
+    assert metrics["connect_ms"] > 0 and 0 < metrics["query_p50_ms"] <= metrics["query_max_ms"]
+    assert metrics["query_samples"] == 5
+    assert metrics["server_version_num"] // 10000 >= 15 and metrics["in_recovery"] == 0
+    assert result["server_version"].split(".")[0] == str(metrics["server_version_num"] // 10000)
+    assert result["in_recovery"] is False
+    assert result["target"] == "%s@127.0.0.1:%d/%s" % (APP_ROLE, pg_cluster.port, APP_DB)
+    assert result["thresholds"]["query_p50_ms"] == {"warning": 50.0, "critical": 500.0}
+    assert "host" not in result
+    assert APP_PASSWORD not in json.dumps(result)
+
+
+def test_wrong_password_is_critical_with_auth_finding(pg_app):
+    result = _one(dict(pg_app, password="not-the-password", name="app-db"))
+    assert result["status"] == "critical" and result["connect_error"] == "auth_failed"
+    assert result["target"] == "app-db"
+    (item,) = result["findings"]
+    assert item["severity"] == "critical" and "authentication failed for user %s" % APP_ROLE in item["title"]
+    assert "password" in item["remediation"]
+    assert "not-the-password" not in json.dumps(result)
+
+
+def test_closed_port_is_critical_quickly(pg_app, closed_port):
+    result = _one(dict(pg_app, port=closed_port))
+    assert result["status"] == "critical" and result["connect_error"] == "refused"
+    assert result["duration_ms"] < 1000
+    assert "running" in result["findings"][0]["remediation"]
+
+
+def test_server_that_never_answers_is_cut_off_by_connect_timeout(pg_app, hanging_server):
+    result = _one(dict(pg_app, port=_hanging_port(hanging_server), connect_timeout_s=2))
+    assert result["status"] == "critical" and result["connect_error"] == "timeout"
+    assert 1500 <= result["duration_ms"] < 5000
+
+
+def test_missing_database_is_named(pg_app):
+    result = _one(dict(pg_app, database="no_such_db"))
+    assert result["status"] == "critical" and result["connect_error"] == "database_missing"
+    assert result["summary"] == "cannot connect: database no_such_db does not exist"
+
+
+def test_ssl_required_against_server_without_ssl(pg_app):
+    result = _one(dict(pg_app, sslmode="require"))
+    assert result["status"] == "critical" and result["connect_error"] == "ssl_unsupported"
+
+
+@pytest.mark.parametrize("limits, status, metric", [
+    ({"query_warning_ms": 0, "query_critical_ms": 100000}, "warning", "SELECT 1 p50"),
+    ({"query_warning_ms": 0, "query_critical_ms": 0}, "critical", "SELECT 1 p50"),
+    ({"connect_warning_ms": 0, "connect_critical_ms": 0}, "critical", "Slow connection"),
+])
+def test_latency_thresholds_judge_the_measured_values(pg_app, limits, status, metric):
+    result = _one(dict(pg_app, **limits))
+    assert result["status"] == status
+    (item,) = result["findings"]
+    assert item["severity"] == status and metric in item["title"]
+    measured = result["metrics"]["query_p50_ms" if "SELECT" in metric else "connect_ms"]
+    assert "%.1f ms" % measured in item["title"]
+
+
+def test_expected_role_mismatch_is_critical(pg_app):
+    assert _one(dict(pg_app, expected_role="primary"))["status"] == "ok"
+    result = _one(dict(pg_app, expected_role="replica"))
+    assert result["status"] == "critical"
+    assert result["findings"][0]["title"] == "Expected a replica, found a primary"
+
+
+def test_pgpassfile_environment_is_honoured(pg_app, pg_cluster, tmp_path, monkeypatch):
+    passfile = tmp_path / "pgpass"
+    passfile.write_text("127.0.0.1:%d:%s:%s:%s\n" % (pg_cluster.port, APP_DB, APP_ROLE, APP_PASSWORD))
+    passfile.chmod(0o600)
+    options = dict(pg_app)
+    del options["password"]
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "missing"))
+    assert _one(options)["connect_error"] == "auth_failed"  # proves the password comes from the file
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    assert _one(options)["status"] == "ok"
+
+
+def test_passfile_option_and_its_permissions(pg_app, pg_cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "missing"))
+    passfile = tmp_path / "pgpass"
+    passfile.write_text("*:*:*:%s:%s\n" % (APP_ROLE, APP_PASSWORD))
+    passfile.chmod(0o600)
+    options = dict(pg_app, passfile=str(passfile))
+    del options["password"]
+    assert _one(options)["status"] == "ok"
+    passfile.chmod(0o644)
+    with pytest.raises(ParameterError, match=r"passfile: .* readable by group or others \(mode 0644\)"):
+        ping_databases(options)
+
+
+def test_dsn_with_discrete_override_and_no_password_in_target(pg_cluster, pg_database):
+    result = _one({"dsn": app_dsn(pg_cluster), "database": pg_database})
+    assert result["status"] == "ok", result
+    assert result["target"] == "%s@127.0.0.1:%d/%s" % (APP_ROLE, pg_cluster.port, pg_database)
+    uri = "postgresql://%s:%s@127.0.0.1:%d/%s" % (APP_ROLE, APP_PASSWORD, pg_cluster.port, APP_DB)
+    result = _one({"dsn": uri})
+    assert result["status"] == "ok" and APP_PASSWORD not in json.dumps(result)
+
+
+def test_fleet_maps_checks_to_hosts_in_order(pg_app, closed_port):
+    params = dict(pg_app, samples=2, name="top-level-label-is-not-inherited", databases=[
+        {"inventory_host": "web1", "name": "db-a"},
+        {"inventory_host": "web2", "name": "db-b", "query_warning_ms": 0},
+        {"inventory_host": "web3", "name": "db-c", "port": closed_port},
+        {"database": "postgres"},
+    ])
+    checks = ping_databases(params)
+    assert [(c["target"], c.get("host"), c["status"]) for c in checks] == [
+        ("db-a", "web1", "ok"), ("db-b", "web2", "warning"), ("db-c", "web3", "critical"),
+        ("%s@127.0.0.1:%d/postgres" % (APP_ROLE, pg_app["port"]), None, "ok")]
+    assert checks[0]["metrics"]["query_samples"] == 2
+    assert ping_databases(dict(pg_app, databases=[])) == []
+
+
+def test_many_databases_are_probed_concurrently(pg_app):
+    databases = [{"name": "db-%d" % i, "inventory_host": "h%d" % i} for i in range(24)]
+    checks = ping_databases(dict(pg_app, databases=databases, samples=1, max_workers=8))
+    assert [c["host"] for c in checks] == ["h%d" % i for i in range(24)]
+    assert {c["status"] for c in checks} == {"ok"}
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"port": 70000}, "port: must be a port number 1-65535, got 70000"),
+    ({"sslmode": "bogus"}, "sslmode: must be one of disable, allow, prefer, require, verify-ca, verify-full, got 'bogus'"),
+    ({"samples": 0}, "samples: must be 1-100, got 0"),
+    ({"connect_timeout_s": 0}, "connect_timeout_s: must be 1-600 seconds, got 0"),
+    ({"query_warning_ms": 10, "query_critical_ms": 5}, "query_warning_ms (10) must not exceed query_critical_ms (5)"),
+    ({"sslrootcert": "/nonexistent/ca.pem"}, "sslrootcert: no such file: /nonexistent/ca.pem"),
+    ({"passfile": "/nonexistent/pgpass"}, "passfile: cannot read password file /nonexistent/pgpass"),
+    ({"expected_role": "leader"}, "expected_role: must be one of any, primary, replica, got 'leader'"),
+])
+def test_bad_parameters_are_named(pg_app, options, message):
+    with pytest.raises(ParameterError) as raised:
+        ping_databases(dict(pg_app, databases=[{}, dict(options)]))
+    assert str(raised.value).startswith("databases[1]." + message)
+
+
+def test_bad_dsn_message_never_quotes_the_password():
+    with pytest.raises(ParameterError) as raised:
+        ping_databases({"dsn": "postgresql://u:top secret@127.0.0.1:5432/db"})
+    assert str(raised.value).startswith("dsn: not a valid connection string")
+    assert "top secret" not in str(raised.value) and "secret" not in str(raised.value)
+
+
+def test_parameters_are_checked_before_any_database_is_probed(pg_app, pg_cluster):
+    def connections():
+        with pg_cluster.connect() as conn:
+            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'upkeep-probe-order'"
+                                ).fetchone()[0]
+    with pytest.raises(ParameterError):
+        ping_databases(dict(pg_app, application_name="upkeep-probe-order", databases=[{}, {"port": 0}]))
+    assert connections() == 0
+    assert os.environ.get("PGPASSWORD") is None
