@@ -76,6 +76,11 @@ def test_pid_alive_reaps_and_rejects_a_zombie_child():
     assert not pathlib.Path("/proc/%d" % process.pid).exists()  # reaped
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
+        # Until the child has exec'd, /proc shows the parent's command line.
+        cmdline = pathlib.Path("/proc/%d/cmdline" % child.pid)
+        while b"time.sleep(60)" not in cmdline.read_bytes():
+            assert time.monotonic() < deadline + 10
+            time.sleep(0.01)
         assert manager.pid_alive(child.pid, marker="time.sleep(60)")
         assert not manager.pid_alive(child.pid, marker="upkeep.sandbox.webapp")
     finally:

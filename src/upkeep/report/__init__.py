@@ -1,0 +1,1 @@
+"""Report collection and rendering: collector.py (events -> report dict), render.py (files), junit.py."""

@@ -1,0 +1,163 @@
+"""Render a report dict (schema upkeep.report/1) and write a run's directory.
+
+``write_run(report, report_dir)`` writes ``<report_dir>/<run_id>/`` with report.json,
+report.md, report.html and junit.xml, then points ``<report_dir>/latest`` at it (a relative
+symlink, swapped atomically). Markdown and HTML come from the jinja2 templates next to this
+file (found by path, so the callback plugin renders from an AWX checkout without the package
+installed); JSON is ``json.dumps`` (a template adds nothing there but ways to get quoting
+wrong); JUnit is built with ElementTree in junit.py so it is well-formed whatever a summary says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+
+import jinja2
+
+from .junit import render_junit
+
+TEMPLATES = pathlib.Path(__file__).resolve().parent / "templates"
+FILES = ("report.json", "report.md", "report.html", "junit.xml")
+LATEST = "latest"
+
+# "What is wrong first": critical, then could-not-evaluate, then warning, then ok.
+_ATTENTION = {"critical": 0, "unknown": 1, "warning": 2, "ok": 3}
+
+
+def render_json(report: dict) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_markdown(report: dict) -> str:
+    return _environment(autoescape=False).get_template("report.md.j2").render(**_view(report))
+
+
+def render_html(report: dict) -> str:
+    return _environment(autoescape=True).get_template("report.html.j2").render(**_view(report))
+
+
+RENDERERS = {
+    "report.json": render_json,
+    "report.md": render_markdown,
+    "report.html": render_html,
+    "junit.xml": render_junit,
+}
+
+
+def write_run(report: dict, report_dir: str | os.PathLike) -> pathlib.Path:
+    """Write every rendering of ``report`` into a new run directory and update ``latest``.
+
+    The run directory is named after ``report["run_id"]``; when that name is taken (two runs in
+    the same second) a suffix is added and ``run_id`` updated so the two always agree.
+    """
+    base = pathlib.Path(report_dir)
+    base.mkdir(parents=True, exist_ok=True)
+    run_dir = _new_run_dir(base, report["run_id"])
+    report["run_id"] = run_dir.name
+    for name, renderer in RENDERERS.items():
+        _atomic_write(run_dir / name, renderer(report))
+    update_latest(base, run_dir.name)
+    return run_dir
+
+
+def update_latest(base: pathlib.Path, run_id: str) -> None:
+    """Point ``base/latest`` at ``run_id`` with a rename, so readers never see it missing."""
+    tmp = base / (".%s.%d" % (LATEST, os.getpid()))
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(run_id, tmp)
+    os.replace(tmp, base / LATEST)
+
+
+def find_run(report_dir: str | os.PathLike, which: str = "last") -> pathlib.Path:
+    """The directory of run ``which`` (a run id, or ``last``/``latest``); FileNotFoundError if none."""
+    base = pathlib.Path(report_dir)
+    path = base / (LATEST if which in ("last", "latest") else which)
+    if os.sep in which or which.startswith(".") or not (path / "report.json").is_file():
+        raise FileNotFoundError("no report %r in %s" % (which, base))
+    return path.resolve()
+
+
+def load_report(run_dir: str | os.PathLike) -> dict:
+    return json.loads((pathlib.Path(run_dir) / "report.json").read_text())
+
+
+def attention_order(checks: list[dict]) -> list[dict]:
+    return sorted(checks, key=lambda c: (_ATTENTION.get(c["status"], 1), c.get("host", ""), c["id"], c.get("target", "")))
+
+
+def metric_text(check: dict) -> list[str]:
+    """``name value (warn W / crit C)`` per metric, for tables."""
+    out = []
+    limits = check.get("thresholds") or {}
+    for name, value in (check.get("metrics") or {}).items():
+        text = "%s %s" % (name, _number(value))
+        limit = limits.get(name) or {}
+        bounds = [label + " " + _number(limit[key]) for key, label in (("warning", "warn"), ("critical", "crit"))
+                  if key in limit]
+        if bounds:
+            text += " (%s%s)" % (" / ".join(bounds), ", below" if limit.get("direction") == "below" else "")
+        out.append(text)
+    return out
+
+
+def _number(value) -> str:
+    if isinstance(value, float):
+        return ("%.2f" % value).rstrip("0").rstrip(".")
+    return str(value)
+
+
+def _md(text) -> str:
+    """One-line, table-safe Markdown text: no pipes or newlines breaking rows, no raw HTML."""
+    text = " ".join(str("" if text is None else text).split())
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _view(report: dict) -> dict:
+    checks = report.get("checks") or []
+    by_host: dict[str, list] = {host: [] for host in report.get("hosts") or {}}
+    for check in checks:
+        by_host.setdefault(check.get("host", ""), []).append(check)
+    return {
+        "r": report,
+        "run": report.get("run") or {},
+        "attention": [c for c in attention_order(checks) if c["status"] != "ok"],
+        "by_host": {host: attention_order(items) for host, items in by_host.items()},
+        "statuses": ("ok", "warning", "critical", "unknown"),
+    }
+
+
+def _environment(autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=autoescape,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["md"] = _md
+    env.filters["metric_text"] = metric_text
+    env.filters["num"] = _number
+    return env
+
+
+def _new_run_dir(base: pathlib.Path, run_id: str) -> pathlib.Path:
+    for attempt in range(1, 1000):
+        path = base / (run_id if attempt == 1 else "%s-%d" % (run_id, attempt))
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError("cannot allocate a run directory for %s in %s" % (run_id, base))
+
+
+def _atomic_write(path: pathlib.Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
