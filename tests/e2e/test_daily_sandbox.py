@@ -1,0 +1,138 @@
+"""The daily cadence end to end: ``upkeep run daily`` against a real sandbox (HTTPS app, SMTP,
+seeded PostgreSQL), each exit code produced by a real situation, and no secret anywhere a run
+leaves a trace (reports, history, runner artifacts, the terminal)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from upkeep.sandbox import manager
+
+pytestmark = pytest.mark.slow
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+UPKEEP = str(pathlib.Path(sys.executable).parent / "upkeep")
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    # Not under pytest's tmp dir: it is 0700 and the cluster may run as the postgres user.
+    root = pathlib.Path(tempfile.mkdtemp(prefix="upkeep-e2e-daily-"))
+    try:
+        manager.up(root)
+        yield root
+    finally:
+        manager.down(root, purge=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run(sandbox, tmp_path, *args, name="reports"):
+    report_dir = tmp_path / name
+    argv = [UPKEEP, "run", "daily", "-i", str(sandbox / ".sandbox" / "inventory.yml"),
+            "--report-dir", str(report_dir), *args]
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)
+    return proc, report_dir
+
+
+def latest(report_dir):
+    return json.loads((report_dir / "latest" / "report.json").read_text())
+
+
+def by_target(report):
+    return {item["target"]: item for item in report["checks"]}
+
+
+def test_daily_on_the_sandbox_reports_every_check_and_warns_on_the_slow_endpoint(sandbox, tmp_path):
+    proc, report_dir = run(sandbox, tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = latest(report_dir)
+    assert report["schema"] == "upkeep.report/1" and report["cadence"] == "daily"
+    checks = by_target(report)
+    assert checks["app-api-slow"]["status"] == "warning"
+    assert {checks[name]["status"] for name in (
+        "app-api-health", "app-home-page", "app-products-page", "whatsapp-business-api",
+        "email-provider-status", "sandbox-smtp", "app-db")} == {"ok"}
+    assert {item["host"] for item in report["checks"]} == {"sandbox"}
+    assert checks["app-db"]["id"] == "pg.ping" and checks["sandbox-smtp"]["id"] == "smtp.service"
+    for name in ("report.json", "report.md", "report.html", "junit.xml"):
+        assert (report_dir / "latest" / name).stat().st_size > 0
+    assert "report.html" in proc.stdout
+
+
+def test_only_healthy_checks_exit_zero(sandbox, tmp_path):
+    proc, report_dir = run(sandbox, tmp_path, "--tags", "postgres,smtp")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert latest(report_dir)["counts"] == {"ok": 2, "warning": 0, "critical": 0, "unknown": 0}
+
+
+def test_a_check_that_cannot_be_evaluated_is_unknown_and_the_others_still_run(sandbox, tmp_path):
+    proc, report_dir = run(sandbox, tmp_path, "-e", "upkeep_http_samples=0")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    report = latest(report_dir)
+    unknown = [item for item in report["checks"] if item["status"] == "unknown"]
+    assert len(unknown) == 1 and "samples" in unknown[0]["summary"]
+    assert "Traceback" not in json.dumps(report)
+    statuses = {item["target"]: item["status"] for item in report["checks"]}
+    assert statuses["app-db"] == "ok" and statuses["sandbox-smtp"] == "ok"
+
+
+def test_check_mode_runs_the_read_only_checks(sandbox, tmp_path):
+    proc, report_dir = run(sandbox, tmp_path, "--check", "--tags", "postgres")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = latest(report_dir)
+    assert report["run"]["check_mode"] is True and report["counts"]["ok"] == 1
+
+
+def test_unknown_cadence_is_a_usage_error(tmp_path):
+    proc = subprocess.run([UPKEEP, "run", "dialy"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 64
+    assert "dialy" in proc.stderr and "daily" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_no_secret_reaches_reports_history_artifacts_or_terminal(sandbox, tmp_path):
+    secrets = [path.read_text().strip() for path in (sandbox / ".sandbox" / "secrets").iterdir()]
+    assert len(secrets) >= 3 and all(len(value) >= 12 for value in secrets)
+    artifacts = tmp_path / "artifacts"
+    proc, report_dir = run(sandbox, tmp_path, "--keep-artifacts", str(artifacts))
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    assert any(artifacts.rglob("*")), "the runner artifacts were kept for inspection"
+    everything = [proc.stdout, proc.stderr]
+    for base in (report_dir, artifacts):
+        for path in base.rglob("*"):
+            if path.is_file():
+                everything.append(path.read_bytes().decode("utf-8", "replace"))
+    with sqlite3.connect(report_dir / "history.sqlite") as db:
+        for table in ("runs", "checks"):
+            everything.extend(repr(row) for row in db.execute("SELECT * FROM %s" % table))
+    text = "\n".join(everything)
+    for secret in secrets:
+        assert secret not in text
+    # The history really holds this run, so the search above looked at something.
+    assert "app-api-health" in text
+
+
+def test_a_stopped_app_is_critical_and_the_database_still_checked(sandbox, tmp_path):
+    """Runs last in this module: it stops the web app (the sandbox is discarded afterwards)."""
+    state = manager.status(sandbox)["components"]["webapp"]
+    os.kill(state["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while manager.status(sandbox)["components"]["webapp"]["running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    proc, report_dir = run(sandbox, tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    checks = by_target(latest(report_dir))
+    assert checks["app-api-health"]["status"] == "critical"
+    assert checks["app-api-health"]["findings"], "a critical check says what to do"
+    assert checks["app-db"]["status"] == "ok"
