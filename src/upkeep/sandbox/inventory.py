@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
+from typing import Callable
 
 import yaml
 
@@ -26,6 +27,11 @@ HEADER = """\
 # Rewritten on every `up`: edit the generator (src/upkeep/sandbox/inventory.py), not this file.
 # Secrets are not in this file: each is an Ansible file lookup of {sandbox_dir}/secrets/.
 """
+
+
+# Variables that later parts of upkeep add to the sandbox host: name -> fn(state) -> dict.
+# Registered by the modules of upkeep.sandbox.extensions.
+HOST_VARS: dict[str, Callable[[dict], dict]] = {}
 
 
 def secret_lookup(path: str | os.PathLike) -> str:
@@ -85,6 +91,8 @@ def build_inventory(state: dict, python: str | None = None) -> dict:
         "upkeep_smtp_servers": smtp_servers,
         "upkeep_postgres_databases": databases,
     }
+    for contribute in HOST_VARS.values():
+        host_vars.update(contribute(state))
     return {"all": {"children": {GROUP: {"hosts": {HOST: host_vars}}}}}
 
 

@@ -214,6 +214,9 @@ def _start_process(layout: Layout, state: dict, name: str, timeout_s: float) -> 
 
 def up(root: pathlib.Path, timeout_s: float = READY_TIMEOUT_S) -> dict:
     """Bring the sandbox up under ``root`` (or report it when it already runs); see status()."""
+    from upkeep.sandbox import extensions  # noqa: PLC0415 (they import this module)
+
+    extensions.load()
     began = time.monotonic()
     layout = Layout(root)
     with _locked(layout):
