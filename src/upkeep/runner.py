@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import pathlib
 import re
@@ -201,12 +202,27 @@ def _signal(pid: int, sig: int) -> None:
 
 
 def _keep(private: pathlib.Path, destination: pathlib.Path) -> pathlib.Path:
-    """Copy the run's artifacts (events, stdout, rc); env/ is left out because -e values live there."""
+    """Copy the run's artifacts (events, stdout, rc); env/ is left out because -e values live there.
+
+    ansible-runner's ``command`` file records the whole process environment (PGPASSWORD, vault
+    password variables, tokens read with lookup('env')): it is kept without its ``env``.
+    """
     destination.mkdir(parents=True, exist_ok=True)
     target = pathlib.Path(tempfile.mkdtemp(prefix="run-", dir=destination))
     source = private / "artifacts"
     if source.is_dir():
         shutil.copytree(source, target, dirs_exist_ok=True)
+    for command in target.rglob("command"):
+        try:
+            recorded = json.loads(command.read_text())
+        except (OSError, ValueError):
+            command.unlink(missing_ok=True)  # unreadable: drop it rather than risk keeping secrets
+            continue
+        if isinstance(recorded, dict):
+            recorded.pop("env", None)
+            command.write_text(json.dumps(recorded))
+        else:
+            command.unlink(missing_ok=True)
     os.chmod(target, 0o700)
     return target
 

@@ -37,11 +37,12 @@ def sandbox():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run(sandbox, tmp_path, *args, name="reports"):
+def run(sandbox, tmp_path, *args, name="reports", env=None):
     report_dir = tmp_path / name
     argv = [UPKEEP, "run", "daily", "-i", str(sandbox / ".sandbox" / "inventory.yml"),
             "--report-dir", str(report_dir), *args]
-    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, **(env or {})))
     return proc, report_dir
 
 
@@ -103,8 +104,12 @@ def test_unknown_cadence_is_a_usage_error(tmp_path):
 def test_no_secret_reaches_reports_history_artifacts_or_terminal(sandbox, tmp_path):
     secrets = [path.read_text().strip() for path in (sandbox / ".sandbox" / "secrets").iterdir()]
     assert len(secrets) >= 3 and all(len(value) >= 12 for value in secrets)
+    # An operator's environment holds secrets too (PGPASSWORD, vault password variables).
+    env_secret = "env-secret-9f2c51d0e8"
+    secrets.append(env_secret)
     artifacts = tmp_path / "artifacts"
-    proc, report_dir = run(sandbox, tmp_path, "--keep-artifacts", str(artifacts))
+    proc, report_dir = run(sandbox, tmp_path, "--keep-artifacts", str(artifacts),
+                           env={"PGPASSWORD": env_secret, "UPKEEP_TEST_TOKEN": env_secret})
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     assert any(artifacts.rglob("*")), "the runner artifacts were kept for inspection"
     everything = [proc.stdout, proc.stderr]
@@ -115,6 +120,9 @@ def test_no_secret_reaches_reports_history_artifacts_or_terminal(sandbox, tmp_pa
     with sqlite3.connect(report_dir / "history.sqlite") as db:
         for table in ("runs", "checks"):
             everything.extend(repr(row) for row in db.execute("SELECT * FROM %s" % table))
+    # The sandbox cluster preloads pg_stat_statements, which keeps statement texts on disk.
+    for path in (sandbox / ".sandbox" / "pg").rglob("pgss_query_texts.stat"):
+        everything.append(path.read_bytes().decode("utf-8", "replace"))
     text = "\n".join(everything)
     for secret in secrets:
         assert secret not in text

@@ -315,9 +315,12 @@ class PgCluster:
         with self.connect() as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
             verb = sql.SQL("ALTER ROLE" if exists else "CREATE ROLE")
-            # Utility statements take no bind parameters: the password goes in as a quoted literal.
+            # Utility statements take no bind parameters, and the cluster preloads pg_stat_statements,
+            # which keeps statement texts: send the SCRAM verifier (as psql's \password does), never
+            # the password itself.
+            verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
             conn.execute(sql.SQL("{} {} WITH LOGIN {} PASSWORD {}").format(
-                verb, sql.Identifier(role), sql.SQL("SUPERUSER" if superuser else "NOSUPERUSER"), sql.Literal(password)))
+                verb, sql.Identifier(role), sql.SQL("SUPERUSER" if superuser else "NOSUPERUSER"), sql.Literal(verifier)))
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
                 conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(dbname), sql.Identifier(role)))
 
