@@ -84,6 +84,17 @@ def verdict_line(report: dict) -> str:
     return line
 
 
+def findings_line(report: dict) -> str | None:
+    """``Findings: 5 open, 2 new since last run, 1 acknowledged`` (None before findings were counted)."""
+    counts = report.get("finding_counts")
+    if not counts:
+        return None
+    line = "Findings: %d open, %d new since last run" % (counts.get("total", 0), counts.get("new", 0))
+    if counts.get("acknowledged"):
+        line += ", %d acknowledged (not counted)" % counts["acknowledged"]
+    return line
+
+
 def _problems(report: dict) -> list[dict]:
     order = {"critical": 0, "unknown": 1, "warning": 2}
     return sorted((c for c in report.get("checks") or [] if c["status"] != "ok"),
@@ -92,7 +103,10 @@ def _problems(report: dict) -> list[dict]:
 
 def summary_text(report: dict) -> str:
     """The summary as plain text (logs, pipes, ``upkeep report --format summary`` off a terminal)."""
-    lines = [verdict_line(report), "", "%-30s %-9s %4s %4s %4s %4s" % ("HOST", "STATUS", "OK", "WARN", "CRIT", "UNKN")]
+    lines = [verdict_line(report)]
+    if findings_line(report):
+        lines.append(findings_line(report))
+    lines += ["", "%-30s %-9s %4s %4s %4s %4s" % ("HOST", "STATUS", "OK", "WARN", "CRIT", "UNKN")]
     for host, info in (report.get("hosts") or {}).items():
         c = info["counts"]
         lines.append("%-30s %-9s %4d %4d %4d %4d" % (host, info["status"], c["ok"], c["warning"], c["critical"], c["unknown"]))
@@ -108,13 +122,17 @@ def print_summary(report: dict, console: Console) -> None:
     """The summary as rich tables (a terminal)."""
     status = report["status"]
     console.print(Text(verdict_line(report), style=STYLE.get(status, "")))
+    if findings_line(report):
+        console.print(Text(findings_line(report)))
+    # Every value goes in as Text: hosts, targets and summaries come from servers and inventories,
+    # and rich would read "[/beta]" in a summary as markup (and raise on it).
     table = Table(title="Hosts", title_justify="left")
     table.add_column("Host", style="bold")
     table.add_column("Status")
     for s in STATUSES:
         table.add_column(s, justify="right")
     for host, info in (report.get("hosts") or {}).items():
-        table.add_row(host, Text(info["status"], style=STYLE[info["status"]]),
+        table.add_row(Text(host), Text(info["status"], style=STYLE[info["status"]]),
                       *[str(info["counts"][s]) for s in STATUSES])
     console.print(table)
     problems = _problems(report)
@@ -123,6 +141,6 @@ def print_summary(report: dict, console: Console) -> None:
         for column in ("Status", "Host", "Check", "Target", "Summary"):
             attention.add_column(column, overflow="fold")
         for c in problems:
-            attention.add_row(Text(c["status"], style=STYLE[c["status"]]), c.get("host", ""), c["id"],
-                              c.get("target", ""), str(c.get("summary", "")))
+            attention.add_row(Text(c["status"], style=STYLE[c["status"]]), Text(c.get("host", "")), Text(c["id"]),
+                              Text(c.get("target", "")), Text(str(c.get("summary", ""))))
         console.print(attention)
