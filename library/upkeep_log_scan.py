@@ -1,0 +1,252 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+"""upkeep_log_scan: error rate, latency percentiles and error signatures from a host's log files."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: upkeep_log_scan
+short_description: Scan a host's log files for error rate, latency percentiles and new error signatures
+description:
+  - Reads the log files of each source over the last O(window_days) (current and rotated files,
+    gzip-compressed or not, found by glob patterns) and the window before it, in one pass.
+  - Formats C(combined) (nginx/Apache combined or common access logs, with an optional request time as
+    the last field), C(json) (JSON lines with configurable field names), C(syslog) (plain syslog-style
+    text), C(postgres) (PostgreSQL stderr logs, SQLSTATE from C(log_error_verbosity=verbose) or a
+    C(sqlstate=) prefix) and C(postgres_csv) (PostgreSQL csvlog).
+  - Emits C(log.errors) per source (requests or entries, error rate, errors by category and severity,
+    unparseable lines), C(log.latency) per source that logs a duration (p50/p95/p99 from a streaming
+    log-bucketed sketch, each within 1 % of the exact percentile, memory bounded whatever the volume),
+    and one C(log.signatures) (top error signatures with numbers, UUIDs, IPs, hashes, path ids, quoted
+    and secret-looking values masked; new, regressed and spiking ones against the previous window).
+  - Lines that cannot be parsed are counted and sampled; a binary, unreadable or truncated file is
+    recorded and the scan goes on.
+  - Runs on the host (standard library only). The task fails only for parameters it cannot use.
+version_added: "0.1.0"
+author: upkeep maintainers
+attributes:
+  check_mode:
+    support: full
+    details: Scans normally in check mode but writes neither O(state_path) nor O(report_path); never reports a change.
+  diff_mode:
+    support: none
+options:
+  sources:
+    description: The log sources to scan.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Label of the source, the target of its checks. Unique.
+        type: str
+        required: true
+      format:
+        description: Log format.
+        type: str
+        required: true
+        choices: [combined, json, syslog, postgres, postgres_csv]
+      paths:
+        description: Glob patterns of the files, e.g. C(/var/log/nginx/access.log*) for the current and rotated ones.
+        type: list
+        elements: str
+        required: true
+      fields:
+        description:
+          - For C(json), the field holding each role, dotted for nested fields. Roles C(timestamp),
+            C(level), C(message), C(status), C(duration), C(route), C(error_type).
+          - A role not given is looked up under common names (pino, bunyan, winston, ECS).
+        type: dict
+      request_time_unit:
+        description: For C(combined), the unit of the request time field (nginx C($request_time) is s, Apache C(%D) is us).
+        type: str
+        choices: [s, ms, us]
+        default: s
+      duration_unit:
+        description: For C(json), the unit of the duration field.
+        type: str
+        choices: [s, ms, us]
+        default: ms
+      latency_path_prefix:
+        description: Only requests whose path starts with this count for latency (e.g. C(/api/)); default all.
+        type: str
+      error_rate_warning_pct:
+        description: Error rate warning threshold for this source (default O(error_rate_warning_pct)).
+        type: float
+      error_rate_critical_pct:
+        description: Error rate critical threshold for this source (default O(error_rate_critical_pct)).
+        type: float
+      latency_warning_ms:
+        description: p95 warning threshold for this source (default O(latency_warning_ms)).
+        type: float
+      latency_critical_ms:
+        description: p95 critical threshold for this source (default O(latency_critical_ms)).
+        type: float
+  window_days:
+    description: Length of the window scanned, ending now; the window before it is the baseline.
+    type: float
+    default: 7
+  error_rate_warning_pct:
+    description: Error rate (5xx share, or error-level share) at or above which a source is a warning.
+    type: float
+    default: 1
+  error_rate_critical_pct:
+    description: Error rate at or above which a source is critical.
+    type: float
+    default: 5
+  latency_warning_ms:
+    description: p95 latency at or above which a source is a warning (the guide's API target).
+    type: float
+    default: 500
+  latency_critical_ms:
+    description: p95 latency at or above which a source is critical (the guide's slow-response alert).
+    type: float
+    default: 3000
+  top_n:
+    description: Signatures listed in the result (the full list goes to O(report_path)).
+    type: int
+    default: 10
+  spike_factor:
+    description: A signature at least this many times its previous-window count is spiking.
+    type: float
+    default: 3
+  spike_min_count:
+    description: A signature needs at least this many occurrences to count as spiking.
+    type: int
+    default: 10
+  state_path:
+    description:
+      - JSON file on the host keeping the known signatures between runs (for new and regressed).
+        Not written in check mode. Without it the previous window in the logs is the only baseline.
+    type: path
+  max_state_signatures:
+    description: Signatures kept in the state file (the most recently seen).
+    type: int
+    default: 5000
+  report_path:
+    description: JSON file on the host receiving every signature and per-file detail; its path is returned as C(detail_path).
+    type: path
+  workers:
+    description:
+      - Processes that scan the files of a source at the same time (current and rotated files in parallel).
+        Used only when a source's files add up to 32 MiB or more; 1 scans serially.
+    type: int
+    default: 2
+"""
+
+EXAMPLES = r"""
+- name: Review the last week of logs
+  upkeep_log_scan:
+    sources:
+      - name: nginx
+        format: combined
+        paths: [/var/log/nginx/access.log*]
+        latency_path_prefix: /api/
+      - name: app
+        format: json
+        paths: [/var/log/app/app.log*]
+        fields: {timestamp: time, level: level, message: msg, error_type: err.type}
+      - name: postgresql
+        format: postgres
+        paths: [/var/log/postgresql/postgresql-*.log*]
+    state_path: /var/lib/upkeep/log-scan-state.json
+    report_path: /var/lib/upkeep/log-scan-report.json
+  register: upkeep_logs_result
+"""
+
+RETURN = r"""
+status:
+  description: Worst status of all checks.
+  returned: always
+  type: str
+counts:
+  description: Number of checks per status.
+  returned: always
+  type: dict
+checks:
+  description: C(log.errors) and C(log.latency) per source, then one C(log.signatures).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: C(log.errors), C(log.latency) or C(log.signatures).
+      type: str
+    target:
+      description: The source's name (C(error signatures) for log.signatures).
+      type: str
+    status:
+      description: ok, warning, critical, or unknown when no file of the source could be read.
+      type: str
+    summary:
+      description: One line for people.
+      type: str
+    metrics:
+      description:
+        - log.errors - requests or entries, errors, error_rate_pct, previous_error_rate_pct, unparsed_lines,
+          files_read, files_with_problems (and status_5xx, status_4xx for access logs).
+        - log.latency - latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_max_ms, latency_samples,
+          latency_relative_error_pct (the sketch's stated bound, 1).
+        - log.signatures - signatures, signatures_new, signatures_regressed, signatures_spiking, error_events.
+      type: dict
+    thresholds:
+      description: The limits the metrics were judged against.
+      type: dict
+    findings:
+      description: Error rate or latency over a threshold, unreadable files, new, regressed and spiking signatures.
+      type: list
+      elements: dict
+    top_signatures:
+      description: log.signatures - the top signatures (source, template, count, baseline, trend, category, level, example).
+      type: list
+      elements: dict
+      returned: for log.signatures
+    detail_path:
+      description: log.signatures - where the full report was written (O(report_path)).
+      type: str
+      returned: when report_path is set
+window:
+  description: The scanned window, epoch seconds C(start) and C(end), and C(days).
+  returned: always
+  type: dict
+state_written:
+  description: Whether the state file was updated (false in check mode).
+  returned: always
+  type: bool
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.upkeep.logs import scan_logs, source_spec
+from ansible.module_utils.upkeep.result import ParameterError, module_result
+
+
+def argument_spec():
+    return dict(
+        sources=dict(type="list", elements="dict", required=True, options=source_spec()),
+        window_days=dict(type="float", default=7),
+        error_rate_warning_pct=dict(type="float", default=1),
+        error_rate_critical_pct=dict(type="float", default=5),
+        latency_warning_ms=dict(type="float", default=500),
+        latency_critical_ms=dict(type="float", default=3000),
+        top_n=dict(type="int", default=10),
+        spike_factor=dict(type="float", default=3),
+        spike_min_count=dict(type="int", default=10),
+        state_path=dict(type="path"),
+        max_state_signatures=dict(type="int", default=5000),
+        report_path=dict(type="path"),
+        workers=dict(type="int", default=2),
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    try:
+        checks, extra = scan_logs(module.params, check_mode=module.check_mode)
+    except ParameterError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**module_result(checks, **extra))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,291 @@
+# -*- coding: utf-8 -*-
+"""upkeep_auth_audit's logic: failed and suspicious logins in a host's auth logs.
+
+Reads sshd lines from syslog-style auth logs (auth.log, secure, journal exports) and application
+auth events from JSON logs, over the last ``window_days``, and returns in the check contract:
+- ``auth.failed_logins``: failures, successes, invalid users, failures per IP and per user;
+- ``auth.brute_force``: IPs with N failures within T seconds (fail2ban's rule) or failures for
+  many different users (credential stuffing), with the evidence;
+- ``auth.compromise``: a successful login from an IP right after a burst of failures from it
+  (critical: the guess may have worked).
+IPs and networks of the allowlist are counted but never flagged.
+
+Standard library only: shipped to managed hosts.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import json
+import re
+import time
+
+from .logs_files import FileReport, find_files, read_lines
+from .logs_formats import first_field, epoch_of, split_syslog
+from .logs_signatures import mask_secrets
+from .result import CRITICAL, OK, UNKNOWN, WARNING, ParameterError, Stopwatch, check, finding, judge, thresholds
+
+FAIL, SUCCESS, INVALID = "fail", "success", "invalid_user"
+AUTH_FORMATS = ("syslog", "json")
+DEFAULT_FAILURE_EVENTS = ["login_failed", "login_failure", "auth.login_failed", "auth.failed", "signin_failed",
+                          "user_signin_failed", "authentication_failed"]
+DEFAULT_SUCCESS_EVENTS = ["login", "login_success", "login_succeeded", "auth.login_succeeded", "auth.login",
+                          "signin_success", "user_signedin"]
+JSON_AUTH_FIELDS = {
+    "timestamp": ["timestamp", "time", "ts", "@timestamp"],
+    "event": ["event", "action", "type", "event.action"],
+    "ip": ["ip", "ip_address", "remote_ip", "client_ip", "req.ip", "remoteAddress", "source.ip"],
+    "user": ["user", "username", "email", "user_email", "actor_username", "user.email", "user.name"],
+}
+
+_SSHD_FAILED = re.compile(r"^Failed (?:password|publickey|keyboard-interactive/pam|none|hostbased) for "
+                          r"(invalid user )?(.*?) from (\S+) port \d+")
+_SSHD_INVALID = re.compile(r"^Invalid user (.*?) from (\S+)(?: port \d+)?\s*$")
+_SSHD_ACCEPTED = re.compile(r"^Accepted \S+ for (\S+) from (\S+) port \d+")
+_REPEATED = re.compile(r"^message repeated (\d+) times: \[ ?(.*?) ?\]$")
+
+
+def source_spec():
+    return dict(
+        name=dict(type="str", required=True),
+        format=dict(type="str", required=True, choices=list(AUTH_FORMATS)),
+        paths=dict(type="list", elements="str", required=True),
+        fields=dict(type="dict"),
+        failure_events=dict(type="list", elements="str"),
+        success_events=dict(type="list", elements="str"),
+    )
+
+
+def sshd_events(lines, now):
+    """(ts, kind, ip, user) of sshd's login lines in syslog text; other lines are skipped."""
+    for line in lines:
+        parts = split_syslog(line, now)
+        if parts is None or not parts[2].startswith("sshd"):
+            continue
+        ts, message, times = parts[0], parts[3], 1
+        repeated = _REPEATED.match(message)
+        if repeated:
+            times, message = int(repeated.group(1)), repeated.group(2)
+        match = _SSHD_FAILED.match(message)
+        if match:
+            for _ in range(times):
+                yield ts, FAIL, match.group(3), match.group(2)
+            continue
+        match = _SSHD_INVALID.match(message)
+        if match:
+            yield ts, INVALID, match.group(2), match.group(1)
+            continue
+        match = _SSHD_ACCEPTED.match(message)
+        if match:
+            yield ts, SUCCESS, match.group(2), match.group(1)
+
+
+def json_events(lines, source):
+    """(ts, kind, ip, user) of the configured auth events of a JSON log."""
+    names = dict(JSON_AUTH_FIELDS)
+    for key, value in (source.get("fields") or {}).items():
+        if value:
+            names[key] = [value]
+    failures = set(source.get("failure_events") or DEFAULT_FAILURE_EVENTS)
+    successes = set(source.get("success_events") or DEFAULT_SUCCESS_EVENTS)
+    for line in lines:
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        event = first_field(entry, names["event"])
+        kind = FAIL if event in failures else SUCCESS if event in successes else None
+        if kind is None:
+            continue
+        ip, user = first_field(entry, names["ip"]), first_field(entry, names["user"])
+        yield epoch_of(first_field(entry, names["timestamp"])), kind, str(ip or "-"), str(user or "-")
+
+
+def parse_allowlist(items):
+    networks = []
+    for index, item in enumerate(items or []):
+        try:
+            networks.append(ipaddress.ip_network(str(item).strip(), strict=False))
+        except ValueError:
+            raise ParameterError("allowlist[%d]: %r is not an IP address or network" % (index, item))
+    return networks
+
+
+def allowlisted(ip, networks):
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
+def _validate(params):
+    sources = params.get("sources") or []
+    for index, source in enumerate(sources):
+        if source.get("format") not in AUTH_FORMATS:
+            raise ParameterError("sources[%d].format: must be one of %s, got %r"
+                                 % (index, ", ".join(AUTH_FORMATS), source.get("format")))
+        if not source.get("paths"):
+            raise ParameterError("sources[%d].paths: at least one glob pattern is needed" % index)
+    for name in ("window_days", "brute_force_window_s"):
+        if not params.get(name, 1) > 0:
+            raise ParameterError("%s: must be greater than 0, got %r" % (name, params.get(name)))
+    for name in ("brute_force_failures", "stuffing_users", "burst_failures"):
+        if params.get(name, 1) < 1:
+            raise ParameterError("%s: must be at least 1, got %r" % (name, params.get(name)))
+    return sources
+
+
+def collect_events(sources, window_start, now):
+    """Every auth event of the window from every source, and the files read."""
+    events, files = [], []
+    for source in sources:
+        for path in find_files(source["paths"], window_start):
+            report = FileReport(path)
+            files.append(report)
+            lines = read_lines(path, report)
+            stream = sshd_events(lines, now) if source["format"] == "syslog" else json_events(lines, source)
+            for ts, kind, ip, user in stream:
+                ts = now if ts is None else ts
+                if ts >= window_start:
+                    events.append((ts, kind, ip, mask_secrets(user)[:64], source["name"]))
+    events.sort(key=lambda event: event[0])
+    return events, files
+
+
+def _max_in_window(times, span):
+    """The most timestamps (sorted) inside any interval of ``span`` seconds, and where it starts."""
+    best, start_at, left = 0, None, 0
+    for right, stamp in enumerate(times):
+        while stamp - times[left] > span:
+            left += 1
+        if right - left + 1 > best:
+            best, start_at = right - left + 1, times[left]
+    return best, start_at
+
+
+def analyse(events, params, networks):
+    """Per-IP evidence: failures, users tried, brute force, stuffing, success after a burst."""
+    span = float(params.get("brute_force_window_s", 600))
+    per_ip = {}
+    for ts, kind, ip, user, source in events:
+        item = per_ip.setdefault(ip, {"ip": ip, "failures": [], "users": set(), "successes": [], "invalid_users": set(),
+                                      "sources": set()})
+        item["sources"].add(source)
+        if kind == FAIL:
+            item["failures"].append(ts)
+            item["users"].add(user)
+        elif kind == INVALID:
+            item["invalid_users"].add(user)
+        else:
+            item["successes"].append((ts, user))
+    suspicious = []
+    for ip, item in per_ip.items():
+        if allowlisted(ip, networks) or not item["failures"]:
+            continue
+        burst, burst_start = _max_in_window(item["failures"], span)
+        reasons = []
+        if burst >= params.get("brute_force_failures", 10):
+            reasons.append("brute_force")
+        if len(item["users"]) >= params.get("stuffing_users", 5):
+            reasons.append("credential_stuffing")
+        compromised = []
+        for ts, user in item["successes"]:
+            before = bisect.bisect_left(item["failures"], ts) - bisect.bisect_left(item["failures"], ts - span)
+            if before >= params.get("burst_failures", 5):
+                compromised.append({"user": user, "at": int(ts), "failures_before": before})
+        if compromised:
+            reasons.append("success_after_failures")
+        if reasons:
+            suspicious.append({
+                "ip": ip, "reasons": reasons, "failures": len(item["failures"]), "max_failures_in_window": burst,
+                "burst_started_at": int(burst_start) if burst_start else None, "users_tried": len(item["users"]),
+                "users_sample": sorted(item["users"])[:10], "successes_after_failures": compromised[:5],
+                "first_failure_at": int(item["failures"][0]), "last_failure_at": int(item["failures"][-1]),
+                "sources": sorted(item["sources"])})
+    suspicious.sort(key=lambda s: ("success_after_failures" not in s["reasons"], -s["failures"], s["ip"]))
+    return per_ip, suspicious
+
+
+def _stamp(epoch):
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(epoch)) if epoch else "?"
+
+
+def audit(params, now=None):
+    """Run the audit for ``params`` (the module's options); returns (checks, extra result keys)."""
+    sources = _validate(params)
+    networks = parse_allowlist(params.get("allowlist"))
+    now = time.time() if now is None else now
+    days = float(params.get("window_days", 7))
+    target = ", ".join(s["name"] for s in sources) or "auth logs"
+    with Stopwatch() as watch:
+        events, files = collect_events(sources, now - days * 86400, now)
+        per_ip, suspicious = analyse(events, params, networks)
+    if not any(f.lines for f in files):
+        reason = "no readable auth log among %s" % ", ".join(p for s in sources for p in s["paths"]) if sources \
+            else "no auth log sources configured"
+        checks = [check(cid, target, UNKNOWN, reason, duration_ms=watch.ms, files=[f.as_dict() for f in files[:20]])
+                  for cid in ("auth.failed_logins", "auth.brute_force", "auth.compromise")]
+        return checks, {"suspicious_ips": []}
+    failures = [e for e in events if e[1] == FAIL]
+    users, ips = {}, {}
+    for event in failures:
+        users[event[3]] = users.get(event[3], 0) + 1
+        ips[event[2]] = ips.get(event[2], 0) + 1
+    invalid = sorted({e[3] for e in events if e[1] == INVALID})
+    allowed_failures = sum(n for ip, n in ips.items() if allowlisted(ip, networks))
+    top_ips = [{"ip": ip, "failures": n, "users": len(per_ip[ip]["users"]), "allowlisted": allowlisted(ip, networks)}
+               for ip, n in sorted(ips.items(), key=lambda kv: (-kv[1], kv[0]))[:10]]
+    top_users = [{"user": user, "failures": n} for user, n in sorted(users.items(), key=lambda kv: (-kv[1], kv[0]))[:10]]
+    warn, crit = params.get("failed_logins_warning"), params.get("failed_logins_critical")
+    status = judge(len(failures), warn, crit)
+    checks = [check(
+        "auth.failed_logins", target, status,
+        "%d failed logins from %d IPs for %d users in %g days (%d invalid user names tried)"
+        % (len(failures), len(ips), len(users), days, len(invalid)),
+        metrics={"failed_logins": len(failures), "successful_logins": sum(1 for e in events if e[1] == SUCCESS),
+                 "invalid_user_attempts": sum(1 for e in events if e[1] == INVALID), "source_ips": len(ips),
+                 "users_tried": len(users), "allowlisted_failures": allowed_failures},
+        thresholds={"failed_logins": thresholds(warn, crit)}, duration_ms=watch.ms,
+        findings=[finding(status, "%d failed logins" % len(failures), target,
+                          "Top IPs: %s" % ", ".join("%s (%d)" % (i["ip"], i["failures"]) for i in top_ips[:5]),
+                          "Restrict SSH to keys and known networks; rate-limit the app's login.")] if status != OK else [],
+        top_ips=top_ips, top_users=top_users, invalid_users=invalid[:20], files=[f.as_dict() for f in files[:20]])]
+    attackers = [s for s in suspicious if set(s["reasons"]) & {"brute_force", "credential_stuffing"}]
+    findings = [finding(WARNING, "%s from %s" % (" and ".join(r.replace("_", " ") for r in s["reasons"]
+                                                              if r != "success_after_failures"), s["ip"]), s["ip"],
+                        "%d failures (%d within %gs from %s), %d users tried (%s), last at %s"
+                        % (s["failures"], s["max_failures_in_window"], params.get("brute_force_window_s", 600),
+                           _stamp(s["burst_started_at"]), s["users_tried"], ", ".join(s["users_sample"][:5]),
+                           _stamp(s["last_failure_at"])),
+                        "Block the address (firewall, fail2ban) and check that password logins are disabled.")
+                for s in attackers[:20]]
+    checks.append(check(
+        "auth.brute_force", target, WARNING if attackers else OK,
+        "%d IPs brute-forcing or credential-stuffing" % len(attackers) if attackers else "no brute force or credential stuffing",
+        metrics={"brute_force_ips": sum(1 for s in attackers if "brute_force" in s["reasons"]),
+                 "credential_stuffing_ips": sum(1 for s in attackers if "credential_stuffing" in s["reasons"])},
+        thresholds={"brute_force": {"failures": params.get("brute_force_failures", 10),
+                                    "window_s": params.get("brute_force_window_s", 600)},
+                    "credential_stuffing": {"users": params.get("stuffing_users", 5)}},
+        findings=findings, duration_ms=watch.ms))
+    breached = [s for s in suspicious if "success_after_failures" in s["reasons"]]
+    findings = [finding(CRITICAL, "Login succeeded from %s after a burst of failures" % s["ip"], s["ip"],
+                        "; ".join("user %s at %s after %d failures" % (c["user"], _stamp(c["at"]), c["failures_before"])
+                                  for c in s["successes_after_failures"]),
+                        "Treat as a possible compromise: check the session, rotate the user's credentials, "
+                        "block the address.") for s in breached[:20]]
+    checks.append(check(
+        "auth.compromise", target, CRITICAL if breached else OK,
+        "%d IPs logged in right after a burst of failures" % len(breached) if breached
+        else "no success after a burst of failures",
+        metrics={"success_after_failures_ips": len(breached)},
+        thresholds={"burst_failures": {"failures": params.get("burst_failures", 5),
+                                       "window_s": params.get("brute_force_window_s", 600)}},
+        findings=findings, duration_ms=watch.ms))
+    return checks, {"suspicious_ips": suspicious[:50]}

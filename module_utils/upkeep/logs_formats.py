@@ -1,0 +1,399 @@
+# -*- coding: utf-8 -*-
+"""Parsers for the log formats upkeep_log_scan reads.
+
+Every parser takes an iterator of text lines (no newline) and yields one item per log entry:
+a ``Record``, ``None`` for a line it cannot parse, or ``CONTINUATION`` for a line that belongs to
+the entry before it (PostgreSQL's DETAIL/STATEMENT lines, indented continuations). Parsers never
+raise on bad input: the scanner counts and samples what they could not read.
+
+Standard library only: shipped to managed hosts.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import datetime
+import json
+import re
+import time
+
+FORMATS = ("combined", "json", "syslog", "postgres", "postgres_csv")
+CONTINUATION = "continuation"
+
+ERROR_LEVELS = frozenset(("error", "critical"))
+
+
+def Record(ts, status, duration_ms, level, message, category, path):  # noqa: N802 (reads as a type)
+    """(ts, status, duration_ms, level, message, category, path) of one log entry, a plain tuple.
+
+    ts is epoch seconds or None, level one of debug/info/warning/error/critical, category the
+    error's class (status class, exception type, SQLSTATE class) or None. A plain tuple because
+    the access-log path builds one per line and a tuple subclass costs a fifth of the parse.
+    """
+    return (ts, status, duration_ms, level, message, category, path)
+
+
+_LEVELS = {
+    "trace": "debug", "debug": "debug", "debug1": "debug", "debug2": "debug", "debug3": "debug", "debug4": "debug",
+    "debug5": "debug", "info": "info", "information": "info", "notice": "info", "log": "info", "statement": "info",
+    "warn": "warning", "warning": "warning", "error": "error", "err": "error", "fatal": "critical",
+    "panic": "critical", "critical": "critical", "crit": "critical", "alert": "critical", "emerg": "critical",
+    "emergency": "critical", "severe": "error",
+}
+# pino/bunyan numeric levels.
+_NUMERIC_LEVELS = ((60, "critical"), (50, "error"), (40, "warning"), (30, "info"), (0, "debug"))
+
+
+def normalize_level(value):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        for floor, name in _NUMERIC_LEVELS:
+            if value >= floor:
+                return name
+        return "debug"
+    return _LEVELS.get(str(value).strip().lower(), "info")
+
+
+_EXCEPTION_RE = re.compile(r"\b([A-Z][A-Za-z0-9_]*(?:Error|Exception|Fault|Timeout))\b")
+
+
+def exception_type(message):
+    match = _EXCEPTION_RE.search(message)
+    return match.group(1) if match else None
+
+
+# -- timestamps ---------------------------------------------------------------------------------
+
+_MONTHS = {name: index for index, name in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_UTC_NAMES = ("UTC", "GMT", "Z")
+
+
+def parse_iso(text):
+    """Epoch seconds of an ISO 8601 / PostgreSQL timestamp, or None.
+
+    A zone given as an abbreviation other than UTC/GMT is read as the host's local time, which is
+    what PostgreSQL's log_timezone usually is.
+    """
+    text = text.strip()
+    local = False
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    else:
+        head, _, zone = text.rpartition(" ")
+        if head and zone.isalpha():
+            text, local = head, zone.upper() not in _UTC_NAMES
+    if len(text) > 10 and text[10] == " ":
+        text = text[:10] + "T" + text[11:]
+    if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit() and ":" in text[-9:-5]:
+        text = text[:-2] + ":" + text[-2:]  # +0000 -> +00:00 for Python < 3.11
+    try:
+        parsed = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return time.mktime(parsed.timetuple()) + parsed.microsecond / 1e6 if local else \
+            calendar.timegm(parsed.timetuple()) + parsed.microsecond / 1e6
+    return parsed.timestamp()
+
+
+def epoch_of(value):
+    """Epoch seconds of a JSON timestamp (ISO string, epoch seconds or milliseconds), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value / 1000.0 if value > 1e11 else float(value)
+    if isinstance(value, str):
+        return parse_iso(value)
+    return None
+
+
+class ClfClock(object):
+    """Epoch of ``28/Nov/2026:20:42:55 +0000`` without strptime (the hot path of access logs)."""
+
+    def __init__(self):
+        self._days = {}
+
+    def __call__(self, text):
+        try:
+            day = self._days.get(text[:11])
+            if day is None:
+                day = calendar.timegm((int(text[7:11]), _MONTHS[text[3:6].lower()], int(text[0:2]), 0, 0, 0))
+                self._days[text[:11]] = day
+            seconds = int(text[12:14]) * 3600 + int(text[15:17]) * 60 + int(text[18:20])
+            zone = text[21:26]
+            offset = 0
+            if zone:
+                offset = (int(zone[1:3]) * 3600 + int(zone[3:5]) * 60) * (-1 if zone[0] == "-" else 1)
+            return day + seconds - offset
+        except (KeyError, ValueError, IndexError):
+            return None
+
+
+# -- combined access logs -----------------------------------------------------------------------
+
+# Only what the scan needs is captured (stamp, request, status); the rest of the line is looked at
+# only for the request time. The unrolled quoted-string pattern is several times faster than an
+# alternation, which matters on the hottest path of the module.
+_COMBINED_RE = re.compile(r'\S+ \S+ \S+ \[([^\]]+)\] "([^"\\]*(?:\\.[^"\\]*)*)" (\d{3}) ')
+_REQUEST_TIME_RE = re.compile(r'(?<![\w])(?:rt|request_time)="?([0-9]+(?:\.[0-9]+)?)')
+TIME_UNITS = {"s": 1000.0, "ms": 1.0, "us": 0.001}
+
+
+def parse_combined(lines, request_time_unit="s"):
+    """nginx/Apache combined (or common) format; a request time, when logged, is a key
+    (``rt=0.123``, ``request_time=0.123``) anywhere after the request or a bare last field
+    (``0.123``), in ``request_time_unit`` (s, ms, us)."""
+    match_line = _COMBINED_RE.match
+    clock = ClfClock()
+    seconds = {}  # a busy log repeats each stamp many times
+    scale = TIME_UNITS[request_time_unit]
+    for line in lines:
+        match = match_line(line)
+        if match is None:
+            yield None
+            continue
+        stamp, request, status = match.groups()
+        status = int(status)
+        duration = None
+        # nginx's common key=value extensions: rt=0.123 uct="0.000" urt="0.120"
+        keyed = _REQUEST_TIME_RE.search(line, match.end()) if "rt=" in line else None
+        if keyed:
+            duration = float(keyed.group(1)) * scale
+        # Otherwise a request time is a bare last field after the quoted referer and user agent;
+        # a common-format line ends at the size.
+        elif not line.endswith('"') and line.find('"', match.end()) > 0:
+            try:
+                duration = float(line.rsplit(" ", 1)[-1]) * scale
+            except ValueError:
+                duration = None
+        parts = request.split(" ", 2)
+        method, path = (parts[0], parts[1]) if len(parts) >= 2 else ("-", request)
+        if "?" in path:
+            path = path.split("?", 1)[0]
+        if status >= 500:
+            level, category, message = "error", "%dxx" % (status // 100), method + " " + path
+        elif status >= 400:
+            level, category, message = "warning", "4xx", method + " " + path
+        else:
+            level, category, message = "info", None, ""
+        ts = seconds.get(stamp)
+        if ts is None:
+            if len(seconds) > 100000:
+                seconds.clear()
+            ts = seconds[stamp] = clock(stamp)
+        yield (ts, status, duration, level, message, category, path)
+
+
+# -- JSON lines ---------------------------------------------------------------------------------
+
+JSON_FIELD_DEFAULTS = {
+    "timestamp": ["timestamp", "time", "ts", "@timestamp", "date"],
+    "level": ["level", "severity", "lvl", "log.level"],
+    "message": ["message", "msg", "error.message", "err.message"],
+    "status": ["status", "statusCode", "status_code", "res.statusCode", "http.status_code"],
+    "duration": ["duration_ms", "responseTime", "response_time_ms", "duration", "elapsed_ms"],
+    "route": ["route", "path", "url", "req.url", "http.route"],
+    "error_type": ["error.type", "err.type", "error_type", "exception", "error.name", "err.name"],
+}
+
+
+def _lookup(entry, dotted):
+    if dotted in entry:
+        return entry[dotted]
+    value = entry
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def first_field(entry, names):
+    for name in names:
+        value = _lookup(entry, name)
+        if value is not None:
+            return value
+    return None
+
+
+def parse_json(lines, fields=None, duration_unit="ms"):
+    """JSON lines; ``fields`` maps timestamp/level/message/status/duration/route/error_type to a
+    (dotted) field name, otherwise common names are tried (pino, bunyan, winston, ECS)."""
+    names = dict(JSON_FIELD_DEFAULTS)
+    for key, value in (fields or {}).items():
+        if value:
+            names[key] = [value]
+    scale = TIME_UNITS[duration_unit]
+    loads = json.loads
+    for line in lines:
+        if not line.startswith("{"):
+            yield None if line.strip() else CONTINUATION
+            continue
+        try:
+            entry = loads(line)
+        except ValueError:
+            yield None
+            continue
+        if not isinstance(entry, dict):
+            yield None
+            continue
+        status = first_field(entry, names["status"])
+        status = status if isinstance(status, int) and not isinstance(status, bool) else None
+        raw_level = first_field(entry, names["level"])
+        level = normalize_level(raw_level) if raw_level is not None else (
+            "error" if status and status >= 500 else "warning" if status and status >= 400 else "info")
+        message = first_field(entry, names["message"])
+        message = message if isinstance(message, str) else json.dumps(message) if message is not None else ""
+        duration = first_field(entry, names["duration"])
+        duration = float(duration) * scale if isinstance(duration, (int, float)) and not isinstance(duration, bool) \
+            else None
+        route = first_field(entry, names["route"])
+        route = route.split("?", 1)[0] if isinstance(route, str) else None
+        category = None
+        if level in ERROR_LEVELS:
+            error_type = first_field(entry, names["error_type"])
+            category = str(error_type) if error_type else exception_type(message) or (
+                "%dxx" % (status // 100) if status and status >= 500 else "level:%s" % level)
+        yield Record(epoch_of(first_field(entry, names["timestamp"])), status, duration, level, message, category, route)
+
+
+# -- syslog-style text --------------------------------------------------------------------------
+
+_SYSLOG_BSD_RE = re.compile(r"^([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d) (\S+) ([^\s:\[]+)(?:\[\d+\])?:? ?(.*)$")
+_SYSLOG_ISO_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\S+) (\S+) ([^\s:\[]+)(?:\[\d+\])?:? ?(.*)$")
+_SYSLOG_LEVEL_RE = re.compile(r"(?i)\b(?:(fatal|panic|critical|emerg)|(error|err|fail(?:ed|ure)?|exception)|(warn(?:ing)?))\b")
+
+
+def bsd_syslog_time(month, day, hour, minute, second, now):
+    """Epoch of a year-less syslog stamp (local time): this year, or last year if that is in the future."""
+    year = time.localtime(now).tm_year
+    stamp = time.mktime((year, _MONTHS.get(month.lower(), 1), int(day), int(hour), int(minute), int(second), 0, 0, -1))
+    if stamp > now + 86400:
+        stamp = time.mktime((year - 1, _MONTHS.get(month.lower(), 1), int(day), int(hour), int(minute), int(second),
+                             0, 0, -1))
+    return stamp
+
+
+def split_syslog(line, now):
+    """(ts, host, program, message) of a syslog line (BSD or ISO stamp), or None."""
+    match = _SYSLOG_BSD_RE.match(line)
+    if match:
+        month, day, hour, minute, second, host, program, message = match.groups()
+        return bsd_syslog_time(month, day, hour, minute, second, now), host, program, message
+    match = _SYSLOG_ISO_RE.match(line)
+    if match:
+        return parse_iso(match.group(1)), match.group(2), match.group(3), match.group(4)
+    return None
+
+
+def parse_syslog(lines, now=None):
+    """Plain syslog text; the severity is read from the words of the message."""
+    now = time.time() if now is None else now
+    for line in lines:
+        parts = split_syslog(line, now)
+        if parts is None:
+            yield None
+            continue
+        ts, _host, program, message = parts
+        level = "info"
+        match = _SYSLOG_LEVEL_RE.search(message)
+        if match:
+            level = "critical" if match.group(1) else "error" if match.group(2) else "warning"
+        category = (exception_type(message) or program) if level in ERROR_LEVELS else None
+        yield Record(ts, None, None, level, "%s: %s" % (program, message), category, None)
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+
+SQLSTATE_CLASSES = {
+    "00": "successful_completion", "01": "warning", "02": "no_data", "03": "sql_statement_not_yet_complete",
+    "08": "connection_exception", "0A": "feature_not_supported", "0B": "invalid_transaction_initiation",
+    "21": "cardinality_violation", "22": "data_exception", "23": "integrity_constraint_violation",
+    "25": "invalid_transaction_state", "28": "invalid_authorization_specification", "2B": "dependent_objects_exist",
+    "3D": "invalid_catalog_name", "3F": "invalid_schema_name", "40": "transaction_rollback",
+    "42": "syntax_error_or_access_rule_violation", "53": "insufficient_resources", "54": "program_limit_exceeded",
+    "55": "object_not_in_prerequisite_state", "57": "operator_intervention", "58": "system_error",
+    "F0": "config_file_error", "HV": "fdw_error", "P0": "plpgsql_error", "XX": "internal_error",
+}
+_PG_LEVELS = {"DEBUG": "debug", "DEBUG1": "debug", "DEBUG2": "debug", "DEBUG3": "debug", "DEBUG4": "debug",
+              "DEBUG5": "debug", "INFO": "info", "NOTICE": "info", "LOG": "info", "WARNING": "warning",
+              "ERROR": "error", "FATAL": "critical", "PANIC": "critical"}
+_PG_STDERR_RE = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [A-Za-z]{1,6}|[+-]\d\d(?::?\d\d)?)?)(.*?)\b"
+    r"(DEBUG\d?|INFO|NOTICE|WARNING|ERROR|LOG|FATAL|PANIC|DETAIL|HINT|STATEMENT|CONTEXT|QUERY|LOCATION):  ?(.*)$")
+# log_error_verbosity = verbose puts the code first ("ERROR:  23505: duplicate key ..."); a prefix
+# with %e shows it as "sqlstate=23505" or "[23505]" after the process id.
+_SQLSTATE_MESSAGE_RE = re.compile(r"^([0-9A-Z]{5}): (.*)$")
+_SQLSTATE_PREFIX_RE = re.compile(r"(?i)(?:sqlstate[=: ]|error_code[=: ]|\] \[)([0-9A-Z]{5})\b")
+
+
+def sqlstate_category(code):
+    if not code:
+        return None
+    return "SQLSTATE %s (%s)" % (code[:2], SQLSTATE_CLASSES.get(code[:2], "other"))
+
+
+def _pg_record(ts, severity, code, message):
+    level = _PG_LEVELS.get(severity, "info")
+    category = None
+    if level in ERROR_LEVELS or level == "warning":
+        category = sqlstate_category(code) or exception_type(message) or "pg:%s" % severity
+    return Record(ts, None, None, level, message, category, None)
+
+
+def parse_postgres(lines):
+    """PostgreSQL stderr logs (any log_line_prefix that starts with %m or %t)."""
+    for line in lines:
+        if line[:1] in ("\t", " "):
+            yield CONTINUATION
+            continue
+        match = _PG_STDERR_RE.match(line)
+        if match is None:
+            yield None if line.strip() else CONTINUATION
+            continue
+        stamp, prefix, severity, message = match.groups()
+        if severity not in _PG_LEVELS:
+            yield CONTINUATION
+            continue
+        code = None
+        verbose = _SQLSTATE_MESSAGE_RE.match(message)
+        if verbose:
+            code, message = verbose.groups()
+        else:
+            in_prefix = _SQLSTATE_PREFIX_RE.search(prefix)
+            code = in_prefix.group(1) if in_prefix else None
+        yield _pg_record(parse_iso(stamp), severity, code, message)
+
+
+def parse_postgres_csv(lines):
+    """PostgreSQL csvlog (quoted fields may span lines; the csv module joins them)."""
+    reader = csv.reader(line + "\n" for line in lines)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            yield None
+            continue
+        if len(row) < 14:
+            yield None if any(row) else CONTINUATION
+            continue
+        yield _pg_record(parse_iso(row[0]), row[11], row[12] if row[12] != "00000" else None, row[13])
+
+
+def parser_for(source, now=None):
+    """A function lines -> items for one configured source (a dict of the module's options)."""
+    kind = source["format"]
+    if kind == "combined":
+        return lambda lines: parse_combined(lines, source.get("request_time_unit") or "s")
+    if kind == "json":
+        return lambda lines: parse_json(lines, source.get("fields"), source.get("duration_unit") or "ms")
+    if kind == "syslog":
+        return lambda lines: parse_syslog(lines, now)
+    if kind == "postgres":
+        return parse_postgres
+    if kind == "postgres_csv":
+        return parse_postgres_csv
+    raise ValueError("unknown format %r" % (kind,))

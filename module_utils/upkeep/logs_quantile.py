@@ -1,0 +1,96 @@
+# -*- coding: utf-8 -*-
+"""A streaming quantile estimate with bounded memory and a guaranteed relative error.
+
+A log-bucketed histogram in the manner of DDSketch (Masson, Rim, Lee, VLDB 2019): a value x > 0
+goes to bucket ceil(log_gamma(x)) with gamma = (1 + a) / (1 - a); every value of a bucket lies
+within a relative distance ``a`` of the bucket's representative 2 * gamma**i / (gamma + 1). So the
+estimate of any quantile is within ``a`` (relative) of the exact value of the sample at that
+rank. Memory is one counter per occupied bucket: latencies between 1 µs and 10^9 ms need at most
+about 1 500 buckets at a = 1 %, whatever the number of values.
+
+Standard library only: shipped to managed hosts.
+"""
+
+from __future__ import annotations
+
+import math
+
+DEFAULT_RELATIVE_ACCURACY = 0.01
+# Values below this (ms) are counted as zero: their absolute error is under a microsecond.
+MIN_INDEXABLE = 1e-3
+
+
+class QuantileSketch(object):
+    """Counts of values per logarithmic bucket; ``quantile(q)`` within ``relative_accuracy``."""
+
+    __slots__ = ("relative_accuracy", "_gamma", "_log_gamma", "_buckets", "_zeros", "count", "total",
+                 "min", "max")
+
+    def __init__(self, relative_accuracy=DEFAULT_RELATIVE_ACCURACY):
+        if not 0 < relative_accuracy < 1:
+            raise ValueError("relative_accuracy must be in (0, 1), got %r" % (relative_accuracy,))
+        self.relative_accuracy = relative_accuracy
+        self._gamma = (1 + relative_accuracy) / (1 - relative_accuracy)
+        self._log_gamma = math.log(self._gamma)
+        self._buckets = {}
+        self._zeros = 0
+        self.count = 0
+        self.total = 0.0
+        self.min = None
+        self.max = None
+
+    def add(self, value):
+        """Count one non-negative value; negative and non-finite values are ignored."""
+        if not value >= 0 or value == float("inf"):
+            return
+        self.count += 1
+        self.total += value
+        if self.min is None or value < self.min:
+            self.min = value
+        if self.max is None or value > self.max:
+            self.max = value
+        if value < MIN_INDEXABLE:
+            self._zeros += 1
+            return
+        index = int(math.ceil(math.log(value) / self._log_gamma))
+        buckets = self._buckets
+        buckets[index] = buckets.get(index, 0) + 1
+
+    def merge(self, other):
+        """Add another sketch's counts (same accuracy), e.g. from a second worker."""
+        if other.relative_accuracy != self.relative_accuracy:
+            raise ValueError("cannot merge sketches of different accuracy")
+        for index, count in other._buckets.items():
+            self._buckets[index] = self._buckets.get(index, 0) + count
+        self._zeros += other._zeros
+        self.count += other.count
+        self.total += other.total
+        for value in (other.min, other.max):
+            if value is not None:
+                self.min = value if self.min is None else min(self.min, value)
+                self.max = value if self.max is None else max(self.max, value)
+
+    @property
+    def bucket_count(self):
+        return len(self._buckets) + (1 if self._zeros else 0)
+
+    def quantile(self, q):
+        """Estimate of the value at rank floor(q * (count - 1)) of the sorted values, or None.
+
+        Within ``relative_accuracy`` of that exact value (and exactly 0 for values below
+        MIN_INDEXABLE); clamped to the observed min and max.
+        """
+        if self.count == 0:
+            return None
+        if not 0 <= q <= 1:
+            raise ValueError("quantile must be in [0, 1], got %r" % (q,))
+        rank = int(math.floor(q * (self.count - 1)))
+        seen = self._zeros
+        if rank < seen:
+            return 0.0 if self.min < MIN_INDEXABLE else self.min
+        for index in sorted(self._buckets):
+            seen += self._buckets[index]
+            if rank < seen:
+                estimate = 2.0 * self._gamma ** index / (self._gamma + 1)
+                return min(max(estimate, self.min), self.max)
+        return self.max
