@@ -17,6 +17,8 @@ description:
   - Collects the C(checks) every upkeep module returns, files each under its inventory host, and at the end of the
     playbook writes C(REPORT_DIR/<cadence>-<UTC timestamp>/) with C(report.json), C(report.md), C(report.html) and
     C(junit.xml), points C(REPORT_DIR/latest) at it and appends the run to C(REPORT_DIR/history.sqlite).
+  - Before writing, the report is compared with the history store as the wrapper does it (metric trends, finding
+    fingerprints and "new since last run", the weekly KPI section, the DR section of a drill).
   - The cadence is the playbook file name (C(playbooks/daily.yml) is C(daily)).
   - Does nothing unless a report dir is configured (option O(report_dir) or the extra var C(upkeep_report_dir), which an
     AWX survey can expose), and nothing when the C(upkeep) wrapper drives the run (it sets E(UPKEEP_WRAPPER) and writes
@@ -49,6 +51,7 @@ options:
 
 import atexit
 import os
+import signal
 import sys
 
 from ansible import context
@@ -167,9 +170,23 @@ class CallbackModule(CallbackBase):
         report_dir = self._report_dir()
         if not report_dir:
             return
+        # A second Ctrl-C while the (partial) report is being written would lose it: hold SIGINT
+        # off for the second or two this takes. Only the main thread may touch signal handlers.
+        try:
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except ValueError:
+            previous = None
+        try:
+            self._write_report(report_dir, ansible_rc)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+    def _write_report(self, report_dir, ansible_rc):
         try:
             from upkeep.history import record
             from upkeep.report.collector import run_versions
+            from upkeep.report.enrich import enrich
             from upkeep.report.render import write_run
 
             args = context.CLIARGS
@@ -184,8 +201,11 @@ class CallbackModule(CallbackBase):
                 **self._extra,
                 **run_versions(),
             })
+            history = self._history_path(report_dir)
+            for warning in enrich(report, history):
+                self._display.warning("upkeep_report: %s" % warning)
             run_dir = write_run(report, report_dir)
-            record(report, self._history_path(report_dir))
+            record(report, history)
             self._display.display("upkeep report (%s): %s" % (report["status"], os.path.join(str(run_dir), "report.html")))
         except Exception as exc:  # a reporting problem must not turn a finished run into a crash
             self._display.warning("upkeep_report: could not write the report: %s: %s" % (type(exc).__name__, exc))

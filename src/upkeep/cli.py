@@ -1,5 +1,5 @@
 """The ``upkeep`` command: run a cadence, list cadences and checks, show reports and history,
-manage the sandbox.
+check the set-up (doctor), manage the sandbox.
 
 Exit codes (DESIGN.md): 0 ok, 1 warning, 2 critical, 3 unknown or the run failed, 64 usage
 error. Nothing reaches the user as a traceback: usage problems are one line naming what is
@@ -65,6 +65,11 @@ def _build_parser() -> argparse.ArgumentParser:
     history.add_argument("--history", metavar="FILE", help="history store (default: REPORT_DIR/history.sqlite)")
     _report_dir_option(history)
 
+    doctor = sub.add_parser("doctor", help="check interpreters, libraries, tools and the report dir before a run")
+    doctor.add_argument("-i", "--inventory", help="inventory file or directory (default: the sandbox's)")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    _report_dir_option(doctor)
+
     sandbox = sub.add_parser("sandbox", help="the embedded sandbox platform on loopback")
     sandbox.add_argument("action", choices=("up", "down", "status"))
     sandbox.add_argument("--purge", action="store_true", help="with down: also delete .sandbox/ (data, secrets, certs)")
@@ -99,6 +104,7 @@ def cmd_run(args) -> int:
 
     from .progress import Progress
     from .report.collector import Collector, run_versions
+    from .report.enrich import enrich
     from .report.render import write_run
     from .history import record
     from .runner import RunRequest, interrupt_guard, run_playbook
@@ -118,6 +124,8 @@ def cmd_run(args) -> int:
             run={"playbook": str(playbook), "inventory": str(inventory), "limit": args.limit,
                  "tags": args.tags, "skip_tags": args.skip_tags, "check_mode": bool(args.check),
                  "timeout_s": args.timeout, "source": "upkeep run", **run_versions()})
+        for warning in enrich(report, _history_path(args)):
+            print("upkeep: warning: %s" % warning, file=sys.stderr)
         run_dir = write_run(report, _report_dir(args))
         try:
             record(report, _history_path(args))
@@ -184,6 +192,21 @@ def cmd_history(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from . import doctor
+    root = cadences.repo_root()
+    try:
+        inventory, problem = str(resolve_inventory(args.inventory, root)), None
+    except UsageError as exc:  # the doctor reports a bad inventory as a failed line, like any other
+        inventory, problem = None, str(exc)
+    sections = doctor.diagnose(inventory, _report_dir(args), root, inventory_problem=problem)
+    if args.json:
+        print(json.dumps({title: [vars(line) for line in lines] for title, lines in sections.items()}, indent=2))
+    else:
+        print(doctor.render(sections))
+    return doctor.exit_code(sections)
+
+
 def cmd_sandbox(args) -> int:
     """Delegate to upkeep.sandbox.manager (imported here: it is optional and slow to import)."""
     try:
@@ -206,7 +229,8 @@ def cmd_sandbox(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "history": cmd_history, "sandbox": cmd_sandbox}
+COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "history": cmd_history, "doctor": cmd_doctor,
+            "sandbox": cmd_sandbox}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,13 @@
 """The run history: every report appended to SQLite (``<report dir>/history.sqlite`` by default).
 
-Weekly KPIs, trends, "new since last run" and alert de-duplication read it. Two tables:
-``runs`` (one row per run) and ``checks`` (one row per check of a run, with the run's start time
-copied in so a metric series is one indexed query).
+Weekly KPIs, trends, "new since last run" and alert de-duplication read it. Three tables:
+``runs`` (one row per run), ``checks`` (one row per check of a run, with the run's start time
+copied in so a metric series is one indexed query; ``details`` keeps what a check carries beyond
+the contract's keys, e.g. the before/after ``actions`` of a maintenance run) and ``findings``
+(one row per finding with its fingerprint, for "new since last run").
+
+Schema history: 1 = runs + checks; 2 = checks.details, checks.findings_recorded, findings.
+A store of an older schema is migrated in place when opened.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import pathlib
 import sqlite3
 from typing import Iterator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILENAME = "history.sqlite"
 
 _SCHEMA = """
@@ -44,6 +49,33 @@ CREATE INDEX IF NOT EXISTS checks_series ON checks (check_id, host, target, star
 CREATE INDEX IF NOT EXISTS checks_run ON checks (run_id);
 """
 
+# Version 2: what a check carries beyond the contract (actions, dr, detail_path ...) and its
+# findings' fingerprints. ``findings_recorded`` tells a check recorded with no findings (1) from
+# one recorded before findings were kept (0): only the first is a baseline for "new".
+_V2 = """
+ALTER TABLE checks ADD COLUMN details TEXT;
+ALTER TABLE checks ADD COLUMN findings_recorded INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS findings (
+    run_id       TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    host         TEXT NOT NULL,
+    check_id     TEXT NOT NULL,
+    target       TEXT NOT NULL,
+    fingerprint  TEXT NOT NULL,
+    severity     TEXT,
+    title        TEXT,
+    resource     TEXT,
+    new          INTEGER,
+    acknowledged INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS findings_run ON findings (run_id, host, check_id, target);
+CREATE INDEX IF NOT EXISTS findings_fingerprint ON findings (fingerprint);
+"""
+
+# The keys of the check contract (and those the report adds); anything else a check carries is
+# kept in checks.details.
+CONTRACT_KEYS = frozenset(("id", "target", "status", "summary", "metrics", "thresholds", "findings", "duration_ms",
+                           "host", "trend"))
+
 
 def default_path(report_dir: str | os.PathLike) -> pathlib.Path:
     return pathlib.Path(report_dir) / FILENAME
@@ -72,14 +104,25 @@ class History:
         self._db.close()
 
     def _migrate(self) -> None:
-        with self._db:
-            self._db.executescript(_SCHEMA)
-            row = self._db.execute("SELECT max(version) FROM schema_version").fetchone()
-            if row[0] is None:
-                self._db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            elif row[0] > SCHEMA_VERSION:
+        self._db.executescript(_SCHEMA)  # idempotent; commits on its own
+        # IMMEDIATE: two processes opening an old store at once must not both migrate it.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._db.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+            if version is not None and version > SCHEMA_VERSION:
                 raise RuntimeError("%s has history schema %s, newer than this upkeep (%s): upgrade upkeep"
-                                   % (self.path, row[0], SCHEMA_VERSION))
+                                   % (self.path, version, SCHEMA_VERSION))
+            if version is None or version < 2:
+                for statement in _V2.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            if version != SCHEMA_VERSION:
+                self._db.execute("DELETE FROM schema_version")
+                self._db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            self._db.commit()
+        except BaseException:
+            self._db.rollback()
+            raise
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -94,12 +137,20 @@ class History:
                 (report["run_id"], report["cadence"], report["started_at"], report.get("finished_at"),
                  report["status"], int(run.get("exit_code", 3)), json.dumps(report.get("counts") or {}),
                  int(bool(report.get("partial"))), report.get("partial_reason")))
+            checks = report.get("checks") or []
             self._db.executemany(
-                "INSERT INTO checks (run_id, started_at, host, check_id, target, status, summary, metrics)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO checks (run_id, started_at, host, check_id, target, status, summary, metrics, details,"
+                " findings_recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
                 [(report["run_id"], report["started_at"], c.get("host", ""), c["id"], c.get("target", ""),
-                  c["status"], c.get("summary"), json.dumps(c.get("metrics") or {}))
-                 for c in report.get("checks") or []])
+                  c["status"], c.get("summary"), json.dumps(c.get("metrics") or {}), _details(c))
+                 for c in checks])
+            self._db.executemany(
+                "INSERT INTO findings (run_id, host, check_id, target, fingerprint, severity, title, resource, new,"
+                " acknowledged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(report["run_id"], c.get("host", ""), c["id"], c.get("target", ""), f["fingerprint"],
+                  f.get("severity"), f.get("title"), f.get("resource"),
+                  None if f.get("new") is None else int(bool(f["new"])), int(bool(f.get("acknowledged"))))
+                 for c in checks for f in c.get("findings") or [] if isinstance(f, dict) and f.get("fingerprint")])
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -123,7 +174,46 @@ class History:
 
     def checks_of(self, run_id: str) -> list[dict]:
         rows = self._db.execute("SELECT * FROM checks WHERE run_id = ? ORDER BY rowid", (run_id,))
-        return [dict(row, metrics=json.loads(row["metrics"])) for row in rows]
+        return [_check_row(row) for row in rows]
+
+    def previous_check(self, cadence: str, host: str, check_id: str, target: str, started_at: str,
+                       exclude_run_id: str | None = None, with_findings: bool = False) -> dict | None:
+        """The latest earlier record of the same (host, check, target) in a run of ``cadence``
+        started at or before ``started_at`` (``exclude_run_id`` left out), or None. With
+        ``with_findings`` only records whose findings were kept count (schema 2 onwards), and
+        the result has ``fingerprints``: the set of its findings' fingerprints."""
+        row = self._db.execute(
+            "SELECT c.*, r.cadence FROM checks c JOIN runs r USING (run_id) WHERE c.check_id = ? AND c.host = ?"
+            " AND c.target = ? AND r.cadence = ? AND c.started_at <= ? AND c.run_id != ?"
+            + (" AND c.findings_recorded = 1" if with_findings else "")
+            + " ORDER BY c.started_at DESC, c.rowid DESC LIMIT 1",
+            (check_id, host, target, cadence, started_at, exclude_run_id or "")).fetchone()
+        if row is None:
+            return None
+        found = _check_row(row)
+        if with_findings:
+            found["fingerprints"] = {fp for (fp,) in self._db.execute(
+                "SELECT fingerprint FROM findings WHERE run_id = ? AND host = ? AND check_id = ? AND target = ?",
+                (row["run_id"], host, check_id, target))}
+        return found
+
+    def findings_of(self, run_id: str) -> list[dict]:
+        rows = self._db.execute("SELECT * FROM findings WHERE run_id = ? ORDER BY rowid", (run_id,))
+        return [dict(row, new=None if row["new"] is None else bool(row["new"]), acknowledged=bool(row["acknowledged"]))
+                for row in rows]
+
+    def records_with_details(self, check_id: str | None = None, since: str | None = None) -> list[dict]:
+        """Oldest first: every check recorded with details (maintenance actions, drill phases ...)."""
+        sql = ["SELECT * FROM checks WHERE details IS NOT NULL"]
+        params: list = []
+        if check_id:
+            sql.append("AND check_id = ?")
+            params.append(check_id)
+        if since:
+            sql.append("AND started_at >= ?")
+            params.append(since)
+        sql.append("ORDER BY started_at, rowid")
+        return [_check_row(row) for row in self._db.execute(" ".join(sql), params)]
 
     def metric_series(self, check_id: str, metric: str, host: str | None = None, target: str | None = None,
                       since: str | None = None) -> list[dict]:
@@ -154,7 +244,19 @@ class History:
             params.append(since)
         sql.append("ORDER BY c.started_at, c.rowid")
         for row in self._db.execute(" ".join(sql), params):
-            yield dict(row, metrics=json.loads(row["metrics"]))
+            yield _check_row(row)
+
+
+def _details(check: dict) -> str | None:
+    extra = {key: value for key, value in check.items() if key not in CONTRACT_KEYS}
+    return json.dumps(extra) if extra else None
+
+
+def _check_row(row: sqlite3.Row) -> dict:
+    record = dict(row, metrics=json.loads(row["metrics"]))
+    if "details" in record:
+        record["details"] = json.loads(record["details"]) if record["details"] else None
+    return record
 
 
 def _run_row(row: sqlite3.Row) -> dict:

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -90,7 +91,10 @@ def test_interrupted_plain_run_still_writes_a_partial_report(tmp_path, project):
             if "Take a long time" in line:
                 break
         # A SIGINT that lands while ansible-playbook is still forking its workers can be lost
-        # on a loaded machine; a person would press Ctrl-C again, and so does the test.
+        # on a loaded machine (and one landing in a fork handler kills it without its atexit
+        # hooks): let the task's worker start first. A person would press Ctrl-C again, and so
+        # does the test.
+        time.sleep(1.5)
         out = ""
         for _ in range(6):
             proc.send_signal(signal.SIGINT)

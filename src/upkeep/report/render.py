@@ -90,9 +90,11 @@ def attention_order(checks: list[dict]) -> list[dict]:
 
 
 def metric_text(check: dict) -> list[str]:
-    """``name value (warn W / crit C)`` per metric, for tables."""
+    """``name value (warn W / crit C) Δ +D (+P%)`` per metric, for tables; Δ is the change
+    since the previous run of the cadence, shown only when there is one."""
     out = []
     limits = check.get("thresholds") or {}
+    trends = check.get("trend") or {}
     for name, value in (check.get("metrics") or {}).items():
         text = "%s %s" % (name, _number(value))
         limit = limits.get(name) or {}
@@ -100,8 +102,28 @@ def metric_text(check: dict) -> list[str]:
                   if key in limit]
         if bounds:
             text += " (%s%s)" % (" / ".join(bounds), ", below" if limit.get("direction") == "below" else "")
+        if name in trends:
+            text += " " + trend_text(trends[name])
         out.append(text)
     return out
+
+
+def trend_text(change: dict) -> str:
+    """``Δ +200 (+20%)``: the change since the previous run."""
+    delta = change.get("delta") or 0
+    text = "Δ %s%s" % ("+" if delta > 0 else "", _number(delta))
+    if change.get("delta_pct") is not None:
+        text += " (%s%s%%)" % ("+" if change["delta_pct"] > 0 else "", _number(change["delta_pct"]))
+    return text
+
+
+def quantity(value, unit: str) -> str:
+    """A KPI or DR value with its unit, or "no data"."""
+    if value is None:
+        return "no data"
+    if unit == "s" and value >= 120:
+        return "%s min" % _number(round(value / 60.0, 1))
+    return "%s %s" % (_number(value), unit) if unit != "%" else "%s%%" % _number(value)
 
 
 def _number(value) -> str:
@@ -110,10 +132,23 @@ def _number(value) -> str:
     return str(value)
 
 
+def _ack_text(ack) -> str:
+    """``reason (by X, until D)`` from a finding's ``acknowledged`` entry."""
+    if not isinstance(ack, dict):
+        return "acknowledged"
+    text = str(ack.get("reason") or "acknowledged")
+    extra = [label + " " + str(ack[key]) for key, label in (("by", "by"), ("expires", "until")) if ack.get(key)]
+    return text + (" (%s)" % ", ".join(extra) if extra else "")
+
+
 def _md(text) -> str:
     """One-line, table-safe Markdown text: no pipes or newlines breaking rows, no raw HTML."""
     text = " ".join(str("" if text is None else text).split())
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _open_findings(check: dict) -> list[dict]:
+    return [f for f in check.get("findings") or [] if isinstance(f, dict) and not f.get("acknowledged")]
 
 
 def _view(report: dict) -> dict:
@@ -121,12 +156,21 @@ def _view(report: dict) -> dict:
     by_host: dict[str, list] = {host: [] for host in report.get("hosts") or {}}
     for check in checks:
         by_host.setdefault(check.get("host", ""), []).append(check)
+    ordered = attention_order(checks)
     return {
         "r": report,
         "run": report.get("run") or {},
-        "attention": [c for c in attention_order(checks) if c["status"] != "ok"],
+        "attention": [c for c in ordered if c["status"] != "ok"],
         "by_host": {host: attention_order(items) for host, items in by_host.items()},
         "statuses": ("ok", "warning", "critical", "unknown"),
+        "fc": report.get("finding_counts"),
+        # New since last run, and those whose acknowledgement expired: what needs a look again.
+        "new_findings": [(c, f) for c in ordered for f in _open_findings(c)
+                         if f.get("new") or f.get("acknowledgement_expired")],
+        "acknowledged": [(c, f) for c in ordered for f in c.get("findings") or []
+                         if isinstance(f, dict) and f.get("acknowledged")],
+        "kpis": report.get("kpis"),
+        "dr": report.get("dr"),
     }
 
 
@@ -136,6 +180,9 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env.filters["md"] = _md
     env.filters["metric_text"] = metric_text
     env.filters["num"] = _number
+    env.filters["open_findings"] = _open_findings
+    env.filters["quantity"] = quantity
+    env.filters["ack_text"] = _ack_text
     return env
 
 
