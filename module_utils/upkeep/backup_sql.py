@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+"""Plain SQL dumps (``pg_dump -Fp``, optionally gzipped): a safety scan, and a restore through psql.
+
+A plain dump is a script: one made with ``pg_dump --create`` (or a ``pg_dumpall``) runs
+``CREATE DATABASE`` and ``\\connect`` and would write wherever it names, possibly the source.
+Such a dump is never run; every other one goes into the scratch database, streamed (a gzipped
+dump is decompressed on the fly, never to disk), with psql's errors collected.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import subprocess
+import tempfile
+
+_UNSAFE = re.compile(rb"^\s*(\\c(onnect)?\s|(create|drop|alter)\s+database\s)", re.IGNORECASE)
+_CHUNK = 1 << 20
+# ALTER ... OWNER TO / GRANT for roles the restoring role cannot act as: what pg_restore's
+# --no-owner --no-privileges skips for archives, and irrelevant to what the database holds.
+_OWNERSHIP = re.compile(r'must be member of role|role "[^"]*" does not exist|must be owner of')
+
+
+def _open(path, fmt):
+    return gzip.open(path, "rb") if fmt == "gzip" else open(path, "rb")
+
+
+def unsafe_statement(path, fmt):
+    """``"line N: <text>"`` of the first statement that would leave the scratch database, or None."""
+    with _open(path, fmt) as handle:
+        for number, line in enumerate(handle, 1):
+            if _UNSAFE.match(line):
+                return "line %d: %s" % (number, line.decode("utf-8", "replace").strip()[:120])
+    return None
+
+
+def restore_sql(psql, path, fmt, env, timeout_s=24 * 3600):
+    """Run the dump with psql against the database ``env`` names; returns ``(rc, error_lines,
+    ownership_errors)`` (the count of owner/grant statements that could not apply).
+    psql goes on after an error (like pg_restore without --exit-on-error) so the verification
+    can say what is missing."""
+    argv = [psql, "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=0", "-f", "-"]
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(argv, env=dict(os.environ, **env), stdin=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, stderr=errors)
+        try:
+            with _open(path, fmt) as handle:
+                for block in iter(lambda: handle.read(_CHUNK), b""):
+                    process.stdin.write(block)
+            process.stdin.close()
+            rc = process.wait(timeout=timeout_s)
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+        errors.seek(0)
+        lines = [line for line in errors.read().decode("utf-8", "replace").splitlines() if "ERROR" in line]
+    ownership = [line for line in lines if _OWNERSHIP.search(line)]
+    lines = [line for line in lines if line not in ownership]
+    return (1 if rc == 0 and lines else rc), lines, len(ownership)

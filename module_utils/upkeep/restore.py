@@ -1,0 +1,357 @@
+# -*- coding: utf-8 -*-
+"""``upkeep_restore_verify``: restore a backup into a scratch database and prove what it holds.
+
+Safety first (DESIGN.md): the restore only ever goes into a database this code creates, named
+``upkeep_scratch_...`` and marked as scratch with a COMMENT ON DATABASE carrying
+``SCRATCH_MARKER`` (who made it, the creating process, when). A named target that is the source,
+or that exists without the marker, is refused before anything is written. The source is only
+read (a read-only transaction), and only to compare a foreign backup with it. Scratch
+databases an interrupted run left behind (their creator is gone, or they are older than
+``stale_after_s``) are dropped at the start of the next run.
+
+Python API for other parts (the DR drill): ``restore_and_verify(...)`` returns a plain dict with
+the ``restore.verify`` check and the measured phases; ``cleanup_scratch(...)`` drops leftovers.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+
+from . import backup_crypto, backup_manifest, backup_sql
+from .backup import detect_format, find_tool, iso, run_tool, utc_now
+from .pg import PgConnectError, connect, libpq_env, psycopg, redact, secrets_of, target_label
+from .backup_scratch import (DEFAULT_STALE_AFTER_S, SCRATCH_PREFIX, RestoreRefused, check_target,  # noqa: F401
+                             cleanup_scratch, ident, marker, refuse_target_name, scratch_databases, server_identity)
+from .backup_compare import compare_foreign, compare_with_manifest, fingerprint_restored
+from .result import CRITICAL, OK, UNKNOWN, WARNING, ParameterError, Stopwatch, check, finding, thresholds, worst
+
+CHECK_ID = "restore.verify"
+
+
+def resolve_backup(path, name=None, pattern="*"):
+    """``{"kind": "upkeep"|"foreign", "dump_path", "format", "manifest"}`` for a manifest, a dump, or
+    a directory (its newest upkeep backup of ``name``, else its newest file matching ``pattern``)."""
+    import fnmatch
+
+    if path.endswith(backup_manifest.MANIFEST_SUFFIX):
+        manifest = backup_manifest.read_manifest(path)
+        return {"kind": "upkeep", "dump_path": manifest["dump_path"], "format": manifest["dump"]["format"],
+                "manifest": manifest}
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "toc.dat")):
+        manifests = [m for m in backup_manifest.list_manifests(path, name) if not m.get("error")]
+        if manifests:
+            return resolve_backup(manifests[0]["manifest_path"])
+        candidates = [os.path.join(path, e) for e in os.listdir(path) if fnmatch.fnmatch(e, pattern)
+                      and not e.endswith((backup_manifest.MANIFEST_SUFFIX, backup_manifest.VERIFY_SUFFIX))]
+        candidates = [c for c in candidates if detect_format(c)]
+        if not candidates:
+            raise ParameterError("backup: %s holds no upkeep backup%s and no dump matching %r"
+                                 % (path, " of %r" % name if name else "", pattern))
+        path = max(candidates, key=os.path.getmtime)
+    manifest_path = backup_manifest.manifest_path_for(path)
+    if os.path.isfile(manifest_path):
+        return resolve_backup(manifest_path)
+    fmt = detect_format(path)
+    if fmt is None:
+        raise ParameterError("backup: %s is not a pg_dump archive (custom or directory), plain SQL or gzip" % path)
+    return {"kind": "foreign", "dump_path": path, "format": fmt, "manifest": None}
+
+
+def integrity_findings(manifest):
+    """Findings for files that differ from the manifest (size, sha256, missing)."""
+    found = []
+    base = os.path.dirname(manifest["manifest_path"])
+    for entry in manifest["dump"]["files"]:
+        path = os.path.join(base, entry["path"])
+        if not os.path.isfile(path):
+            found.append(finding(CRITICAL, "Backup file missing: %s" % entry["path"], path, "",
+                                 "Restore the file from another copy; this backup cannot be restored."))
+            continue
+        size = os.path.getsize(path)
+        if size != entry["size_bytes"]:
+            found.append(finding(CRITICAL, "Backup file truncated or grown: %s is %d bytes, the manifest says %d"
+                                 % (entry["path"], size, entry["size_bytes"]), path, "",
+                                 "The file was cut short or overwritten; use another backup and check the storage."))
+            continue
+        digest = backup_manifest.sha256_file(path)
+        if digest != entry["sha256"]:
+            found.append(finding(CRITICAL, "Backup file corrupted: sha256 of %s differs from the manifest" % entry["path"],
+                                 path, "sha256 %s, manifest %s" % (digest, entry["sha256"]),
+                                 "The bytes changed after the backup was written (storage fault or tampering); "
+                                 "use another backup and check the storage."))
+    return found
+
+
+def _free_bytes_findings(admin, needed_bytes, work_dir, work_needed):
+    found, metrics = [], {"space_needed_bytes": int(needed_bytes)}
+    free_work = shutil.disk_usage(work_dir).free
+    metrics["work_dir_free_bytes"] = free_work
+    if work_needed and free_work < work_needed:
+        found.append(finding(CRITICAL, "Not enough free space in %s to decrypt the backup: %d bytes free, %d needed"
+                             % (work_dir, free_work, work_needed), work_dir))
+    try:
+        data_dir = admin.execute("SELECT setting FROM pg_settings WHERE name = 'data_directory'").fetchone()
+        data_dir = data_dir[0] if data_dir else None
+    except Exception:
+        data_dir = None
+    if data_dir and os.path.isdir(data_dir):
+        free = shutil.disk_usage(data_dir).free
+        metrics["server_free_bytes"] = free
+        if free < needed_bytes:
+            found.append(finding(CRITICAL, "Not enough free space on the restore server: %d bytes free, about %d needed"
+                                 % (free, needed_bytes), data_dir, "",
+                                 "Free space, or restore on a server with more room."))
+    else:
+        found.append(finding("info", "Free space on the restore server not checked", "",
+                             "its data directory is not visible from here (remote server, or the role may not "
+                             "read data_directory); about %d bytes are needed" % needed_bytes))
+    return found, metrics
+
+
+def restore_and_verify(backup, server, source=None, jobs=2, keep=False, target_database=None, **options):
+    """Restore ``backup`` (manifest, dump or directory; see resolve_backup) into a new scratch
+    database on ``server`` (connection options of the restore server; its ``database`` is the one
+    to connect to for CREATE DATABASE, default postgres) and prove its contents.
+
+    Options: decrypt_key_file, rto_objective_s (3600), check_mode, work_dir, pg_bindir,
+    stale_after_s, record (write the outcome beside an upkeep backup), name (backup_name in a
+    directory), pattern (foreign dumps in a directory), inventory_host.
+
+    Returns ``{"check", "scratch_database", "kept", "restore_ms", "verify_ms", "decrypt_ms", "rto_ms",
+    "cleaned", "backup": {kind, dump_path, format, manifest_path, snapshot_time, finished_at}}``.
+    Raises ParameterError (RestoreRefused for an unsafe target) for parameters it cannot use; a
+    database error on the way (no CREATEDB, connection lost) is a critical check, not an exception."""
+    try:
+        return _restore_and_verify(backup, server, source, jobs, keep, target_database, **options)
+    except Exception as exc:
+        if psycopg is None or not isinstance(exc, psycopg.Error):
+            raise
+        message = redact(" ".join(str(exc).split()), secrets_of(server) + secrets_of(source or {}))
+        label = os.path.basename(str(backup).rstrip(os.sep))
+        return {"scratch_database": None, "kept": False, "restore_ms": None, "verify_ms": None, "decrypt_ms": 0.0,
+                "rto_ms": None, "cleaned": [], "backup": {"dump_path": backup},
+                "check": check(CHECK_ID, label, CRITICAL, "restore verification failed: %s" % message,
+                               findings=[finding(CRITICAL, "Database error during the restore verification", label,
+                                                 message, "A role without CREATEDB, a lost connection or a "
+                                                 "statement timeout: read the message.")],
+                               host=options.get("inventory_host"))}
+
+
+def _restore_and_verify(backup, server, source=None, jobs=2, keep=False, target_database=None,
+                        decrypt_key_file=None, rto_objective_s=3600.0, check_mode=False, work_dir=None,
+                        pg_bindir=None, stale_after_s=DEFAULT_STALE_AFTER_S, record=True, name=None, pattern="*",
+                        inventory_host=None):
+    if target_database:
+        refuse_target_name(target_database, server, source)
+    resolved = resolve_backup(backup, name, pattern)
+    manifest = resolved["manifest"]
+    server = dict(server, database=server.get("database") or "postgres", where=server.get("where", ""))
+    label = os.path.basename(resolved["dump_path"].rstrip(os.sep))
+    info = {"kind": resolved["kind"], "dump_path": resolved["dump_path"], "format": resolved["format"],
+            "manifest_path": manifest and manifest["manifest_path"],
+            "snapshot_time": manifest and manifest.get("snapshot_time"),
+            "finished_at": manifest and manifest.get("finished_at")}
+    outcome = {"scratch_database": None, "kept": False, "restore_ms": None, "verify_ms": None, "decrypt_ms": 0.0,
+               "rto_ms": None, "cleaned": [], "backup": info}
+    objective_ms = float(rto_objective_s) * 1000.0
+    limits = {"rto_ms": thresholds(objective_ms)}
+
+    def result(status, summary, findings=(), metrics=None, duration_ms=None):
+        outcome["check"] = check(CHECK_ID, label, status, summary, metrics=dict(metrics or {}, rto_objective_ms=objective_ms),
+                                 thresholds=limits, findings=list(findings), duration_ms=duration_ms,
+                                 host=inventory_host, backup_kind=resolved["kind"], scratch_database=outcome["scratch_database"])
+        return outcome
+
+    fmt = resolved["format"]
+    key = None
+    if fmt == "encrypted" or (manifest and manifest.get("encryption")):
+        if not decrypt_key_file:
+            raise ParameterError("decrypt_key_file: %s is encrypted; give the recipient's private key" % label)
+        try:
+            key = backup_crypto.load_private_key(decrypt_key_file)
+        except (OSError, ValueError) as exc:
+            raise ParameterError("decrypt_key_file: %s" % exc)
+    if fmt in ("plain", "gzip"):
+        unsafe = backup_sql.unsafe_statement(resolved["dump_path"], fmt)
+        if unsafe:
+            return result(UNKNOWN, "refused to run %s: the dump leaves its database (%s)" % (label, unsafe), [finding(
+                WARNING, "Plain dump switches or creates databases; not run", resolved["dump_path"], unsafe,
+                "Dump without --create (pg_dump -Fc is better still) so it can be restored into a scratch database.")])
+    restore_tool = find_tool("psql" if fmt in ("plain", "gzip") else "pg_restore", pg_bindir)
+    with Stopwatch() as total:
+        if manifest:
+            broken = integrity_findings(manifest)
+            if broken:
+                return result(CRITICAL, "backup %s is corrupt: %s; nothing restored" % (label, broken[0]["title"]), broken,
+                              duration_ms=total.ms)
+        source_identity = None
+        if source:
+            try:
+                with connect(dict(source, where="source."), read_only=True) as src:
+                    source_identity = server_identity(src)
+            except PgConnectError as error:
+                return result(UNKNOWN, "cannot connect to the source to compare: %s" % error.reason, duration_ms=total.ms)
+        try:
+            admin = connect(server, statement_timeout_ms=0)
+        except PgConnectError as error:
+            return result(CRITICAL, "cannot connect to the restore server: %s" % error.reason,
+                          [finding(CRITICAL, "Restore server unreachable: %s" % error.reason, target_label(server),
+                                   error.detail, error.remediation)], duration_ms=total.ms)
+        with admin:
+            scratch = target_database or "%s%s_%s" % (SCRATCH_PREFIX, utc_now().strftime("%Y%m%d%H%M%S"),
+                                                      secrets.token_hex(3))
+            exists = check_target(admin, scratch, source_identity)
+            outcome["cleaned"] = cleanup_scratch(admin, stale_after_s, dry_run=check_mode, keep=(scratch,))
+            dump_bytes = sum(f["size_bytes"] for f in manifest["dump"]["files"]) if manifest else _size(resolved["dump_path"])
+            needed = int((manifest or {}).get("database_size_bytes") or dump_bytes * 5) * 1.1
+            work_root = work_dir or tempfile.gettempdir()
+            space, space_metrics = _free_bytes_findings(admin, needed, work_root, dump_bytes if key else 0)
+            if any(f["severity"] == CRITICAL for f in space):
+                return result(CRITICAL, "not enough free space to restore %s" % label, space, space_metrics, total.ms)
+            if check_mode:
+                summary = "check mode: would restore %s into a new scratch database %s%s" % (
+                    label, scratch, "; would drop %d leftover scratch database(s)" % len(outcome["cleaned"])
+                    if outcome["cleaned"] else "")
+                return result(OK, summary, space, space_metrics, total.ms)
+            if exists:
+                admin.execute("DROP DATABASE %s WITH (FORCE)" % ident(scratch))
+            admin.execute("CREATE DATABASE %s TEMPLATE template0" % ident(scratch))
+            admin.execute("COMMENT ON DATABASE %s IS %s" % (ident(scratch), _literal(marker(label))))
+            outcome["scratch_database"] = scratch
+            try:
+                return _restore_into(outcome, result, resolved, server, scratch, source, key, restore_tool, jobs,
+                                     work_root, space, space_metrics, objective_ms, total, record and not check_mode)
+            finally:
+                if keep:
+                    outcome["kept"] = True
+                else:
+                    admin.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % ident(scratch))
+
+
+def _literal(text):
+    return "'%s'" % text.replace("'", "''")
+
+
+def _size(path):
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(path, e)) for e in os.listdir(path))
+    return os.path.getsize(path)
+
+
+def _restore_into(outcome, result, resolved, server, scratch, source, key, restore_tool, jobs, work_root, findings,
+                  metrics, objective_ms, total, record):
+    findings = list(findings)
+    work = tempfile.mkdtemp(prefix="upkeep-restore-", dir=work_root)
+    try:
+        archive = resolved["dump_path"]
+        if key is not None:
+            with Stopwatch() as decrypt_watch:
+                archive = os.path.join(work, "archive.dump")
+                try:
+                    backup_crypto.decrypt_file(resolved["dump_path"], archive, key)
+                except backup_crypto.DecryptError as exc:
+                    return result(CRITICAL, "cannot decrypt %s: %s" % (os.path.basename(resolved["dump_path"]), exc),
+                                  [finding(CRITICAL, "Backup does not decrypt: %s" % exc, resolved["dump_path"])],
+                                  metrics, total.ms)
+            outcome["decrypt_ms"] = round(decrypt_watch.ms, 1)
+        fmt = "custom" if resolved["format"] == "encrypted" else resolved["format"]
+        target = dict(server, database=scratch)
+        argv = [restore_tool, "--no-owner", "--no-privileges", "--no-password", "--dbname", scratch]
+        if int(jobs) > 1 and fmt in ("custom", "directory"):
+            argv += ["--jobs", str(int(jobs))]
+        with Stopwatch() as restore_watch:
+            if fmt in ("plain", "gzip"):
+                rc, lines, ownership = backup_sql.restore_sql(restore_tool, archive, fmt, libpq_env(target))
+                if ownership:
+                    findings.append(finding("info", "%d owner or privilege statements not applied" % ownership, scratch,
+                                            "the restoring role cannot act as the dump's roles; pg_restore "
+                                            "--no-owner --no-privileges skips the same for archives"))
+            else:
+                rc, _, err = run_tool(argv + [archive], env=libpq_env(target), timeout_s=24 * 3600,
+                                      secrets=secrets_of(server))
+                lines = [line for line in err.splitlines() if "error" in line.lower()]
+        outcome["restore_ms"] = round(restore_watch.ms, 1)
+        if rc != 0:
+            findings.append(finding(WARNING, "%s reported errors (exit %d)" % (os.path.basename(restore_tool), rc), scratch,
+                                    "\n".join(lines[:10])[:2000],
+                                    "Read the errors: missing roles or extensions on the restore server are common."))
+        with Stopwatch() as verify_watch:
+            expected = resolved["manifest"]["content"] if resolved["manifest"] else {}
+            methods = {name: t.get("method", "record") for name, t in expected.get("tables", {}).items()}
+            restored = fingerprint_restored(lambda: connect(target, statement_timeout_ms=0, autocommit=False), jobs,
+                                            methods)
+            if resolved["manifest"]:
+                findings += compare_with_manifest(resolved["manifest"]["content"], restored)
+            elif source:
+                findings += compare_foreign(restored, lambda: connect(dict(source, where="source."), statement_timeout_ms=0,
+                                                                      read_only=True, autocommit=False))
+        outcome["verify_ms"] = round(verify_watch.ms, 1)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    outcome["rto_ms"] = round(outcome["decrypt_ms"] + outcome["restore_ms"], 1)
+    rows = sum(t["rows"] for t in restored["tables"].values())
+    metrics = dict(metrics, restore_ms=outcome["restore_ms"], verify_ms=outcome["verify_ms"],
+                   decrypt_ms=outcome["decrypt_ms"], rto_ms=outcome["rto_ms"], tables=len(restored["tables"]), rows=rows)
+    status = worst([f["severity"] if f["severity"] != "info" else OK for f in findings])
+    if outcome["rto_ms"] >= objective_ms:
+        status = worst([status, WARNING])
+        findings.append(finding(WARNING, "Restore took %.0f s, over the RTO objective of %.0f s"
+                                % (outcome["rto_ms"] / 1000.0, objective_ms / 1000.0), scratch, "",
+                                "Use parallel jobs (directory format), a faster restore server, or revisit the objective."))
+    mismatches = [f for f in findings if f["severity"] == CRITICAL]
+    if mismatches:
+        summary = "restored %s but it does not match: %s%s" % (
+            outcome["backup"]["dump_path"].rsplit(os.sep, 1)[-1], mismatches[0]["title"],
+            " (and %d more)" % (len(mismatches) - 1) if len(mismatches) > 1 else "")
+    else:
+        proven = "matches the manifest exactly" if resolved["manifest"] else "restored (foreign backup, no manifest)"
+        summary = "%s: %d tables, %d rows %s; restore %.1f s, verify %.1f s (RTO objective %.0f s)" % (
+            outcome["backup"]["dump_path"].rsplit(os.sep, 1)[-1], len(restored["tables"]), rows, proven,
+            outcome["restore_ms"] / 1000.0, outcome["verify_ms"] / 1000.0, objective_ms / 1000.0)
+    if record and resolved["manifest"]:
+        stem = resolved["manifest"]["manifest_path"][: -len(backup_manifest.MANIFEST_SUFFIX)]
+        backup_manifest.write_json(stem + backup_manifest.VERIFY_SUFFIX, {
+            "status": OK if not mismatches else CRITICAL, "verified_at": iso(utc_now()),
+            "restore_ms": outcome["restore_ms"], "verify_ms": outcome["verify_ms"],
+            "mismatches": [f["title"] for f in mismatches][:20]})
+    return result(status, summary, findings, metrics, total.ms)
+
+
+VERIFY_ITEM_KEYS = ("backup", "backup_name", "pattern", "source", "target_database", "keep", "jobs", "decrypt_key_file",
+                    "rto_objective_s", "work_dir", "stale_after_s", "record", "pg_bindir")
+
+
+def verify_backups(params, check_mode=False):
+    """Restore-verify every item of one upkeep_restore_verify call, one after the other (each
+    restore loads the server fully). Items' connection options describe the restore server.
+    Every item is validated before the first restore. Returns ``(checks, outcomes)``."""
+    from .pg import connection_kwargs, fleet_targets
+
+    targets = fleet_targets(params, "backups", VERIFY_ITEM_KEYS)
+    for target in targets:
+        if not target.get("backup"):
+            raise ParameterError("%sbackup: required (a manifest, a dump, or a directory of backups)" % target["where"])
+        if not os.path.exists(target["backup"]):
+            raise ParameterError("%sbackup: %s does not exist" % (target["where"], target["backup"]))
+        if target.get("target_database"):
+            refuse_target_name(target["target_database"], target, target.get("source"), target["where"])
+        connection_kwargs(dict(target, database=target.get("database") or "postgres"))
+        if target.get("source"):
+            connection_kwargs(dict(target["source"], where=target["where"] + "source."))
+    checks, outcomes = [], []
+    for target in targets:
+        server = {key: target.get(key) for key in target if key not in VERIFY_ITEM_KEYS}
+        outcome = restore_and_verify(
+            target["backup"], server, source=target.get("source"), jobs=int(target.get("jobs") or 2),
+            keep=bool(target.get("keep")), target_database=target.get("target_database"),
+            decrypt_key_file=target.get("decrypt_key_file"), rto_objective_s=float(target.get("rto_objective_s") or 3600),
+            check_mode=check_mode, work_dir=target.get("work_dir"), pg_bindir=target.get("pg_bindir"),
+            stale_after_s=float(target.get("stale_after_s") or DEFAULT_STALE_AFTER_S),
+            record=target.get("record") is not False, name=target.get("backup_name"),
+            pattern=target.get("pattern") or "*", inventory_host=target.get("inventory_host"))
+        checks.append(outcome["check"])
+        outcomes.append({key: value for key, value in outcome.items() if key != "check"})
+    return checks, outcomes

@@ -1,0 +1,81 @@
+"""upkeep_restore_verify and the upkeep_backup role through real ansible-playbook runs against a
+real PostgreSQL cluster: proof of equality, check mode, refusal, no_log."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+import pytest
+
+from ansible.module_utils.upkeep import backup
+from tests.support.fixtures_pg import APP_PASSWORD
+from tests.support.playbook import run_tasks
+from tests.unit.backup.support import (RESTORE_PASSWORD, database_names, restore_server,  # noqa: F401 (fixtures)
+                                       source_db)
+
+pytestmark = pytest.mark.slow
+TASK = "Restore-verify the newest backup"
+
+
+def _everything_said(run):
+    files = [p.read_text(errors="replace") for p in pathlib.Path(run.artifacts_dir).rglob("*") if p.is_file()]
+    return "\n".join([run.stdout, json.dumps([r.res for r in run.results])] + files)
+
+
+@pytest.fixture
+def store(source_db, tmp_path):  # noqa: F811
+    path = tmp_path / "store"
+    path.mkdir()
+    backup.make_backup(dict(source_db, directory=str(path), backup_name="app"))
+    return path
+
+
+def test_restore_verify_proves_equality_without_leaking_passwords(store, source_db, restore_server, pg_cluster,  # noqa: F811
+                                                                  tmp_path):
+    task = {"name": TASK, "upkeep_restore_verify": dict(restore_server, backup=str(store), source=source_db,
+                                                        rto_objective_s=600)}
+    before = database_names(pg_cluster)
+    run = run_tasks([task], tmp_path=tmp_path / "run")
+    result = run.one(TASK)
+    assert not result.failed, run.stdout[-3000:]
+    check = result.res["checks"][0]
+    assert check["id"] == "restore.verify" and check["status"] == "ok", check
+    assert check["metrics"]["rto_objective_ms"] == 600000 and check["metrics"]["verify_ms"] > 0
+    assert result.res["restores"][0]["backup"]["snapshot_time"]
+    assert result.res["changed"] is False and database_names(pg_cluster) == before
+    said = _everything_said(run)
+    assert RESTORE_PASSWORD not in said and APP_PASSWORD not in said
+
+
+def test_check_mode_restores_nothing(store, restore_server, pg_cluster, tmp_path):  # noqa: F811
+    task = {"name": TASK, "upkeep_restore_verify": dict(restore_server, backup=str(store))}
+    before = database_names(pg_cluster)
+    result = run_tasks([task], check=True, tmp_path=tmp_path / "run").one(TASK)
+    assert not result.failed and result.res["checks"][0]["summary"].startswith("check mode: would restore")
+    assert result.res["restores"][0]["restore_ms"] is None and database_names(pg_cluster) == before
+
+
+def test_a_target_that_is_the_source_is_refused(store, source_db, restore_server, tmp_path):  # noqa: F811
+    task = {"name": TASK, "upkeep_restore_verify": dict(restore_server, backup=str(store), source=source_db,
+                                                        target_database=source_db["database"])}
+    run = run_tasks([task], tmp_path=tmp_path / "run")
+    result = run.one(TASK)
+    assert result.failed and "refusing to restore into %r: it is the source database" % source_db["database"] \
+        in result.res["msg"]
+    assert "Traceback" not in run.stdout
+
+
+def test_role_runs_check_and_restore_verify_per_host(store, source_db, restore_server, tmp_path):  # noqa: F811
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory = {"all": {"hosts": {"app1": dict(local, upkeep_backup_sources=[{"name": "app-backups", "path": str(store)}],
+                                                upkeep_backup_restore_verify=[dict(restore_server, backup=str(store))])}}}
+    playbook = tmp_path / "play.yml"
+    playbook.write_text("- hosts: all\n  gather_facts: false\n  roles:\n    - role: upkeep_backup\n")
+    run = run_tasks(None, inventory=inventory, playbook=playbook, tmp_path=tmp_path / "run")
+    check = run.one("Check freshness, integrity, size and encryption of every backup source")
+    restored = run.one("Restore the newest backups into scratch databases and prove them equal")
+    assert [(c["host"], c["id"], c["status"]) for c in check.res["checks"]][0] == ("app1", "backup.freshness", "ok")
+    assert restored.res["checks"][0]["status"] == "ok" and restored.res["checks"][0]["host"] == "app1"
+    assert RESTORE_PASSWORD not in _everything_said(run)
