@@ -17,7 +17,7 @@ import sqlite3
 import sys
 
 from . import cadences
-from .runner import UsageError, parse_extra_vars, resolve_inventory
+from .runner import UsageError, check_inventory_parses, parse_extra_vars, resolve_inventory
 
 EXIT_UNKNOWN = 3
 EXIT_USAGE = 64
@@ -98,6 +98,7 @@ def cmd_run(args) -> int:
     except cadences.CadenceError as exc:
         raise UsageError(str(exc)) from None
     inventory = resolve_inventory(args.inventory, cadences.repo_root())
+    check_inventory_parses(inventory, args.limit)
     extravars, extravar_files = parse_extra_vars(args.extra_vars)
     if args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds, got %d" % args.timeout)

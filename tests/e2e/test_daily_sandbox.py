@@ -118,7 +118,7 @@ def test_no_secret_reaches_reports_history_artifacts_or_terminal(sandbox, tmp_pa
             if path.is_file():
                 everything.append(path.read_bytes().decode("utf-8", "replace"))
     with sqlite3.connect(report_dir / "history.sqlite") as db:
-        for table in ("runs", "checks"):
+        for table in ("runs", "checks", "findings"):
             everything.extend(repr(row) for row in db.execute("SELECT * FROM %s" % table))
     # The sandbox cluster preloads pg_stat_statements, which keeps statement texts on disk.
     for path in (sandbox / ".sandbox" / "pg").rglob("pgss_query_texts.stat"):

@@ -40,6 +40,25 @@ def test_malformed_inventory(tmp_path, text, fragment):
     assert_usage_error(upkeep("run", "daily", "-i", inventory), "inventory %s" % inventory, fragment)
 
 
+@pytest.mark.parametrize("name, text, fragment", [
+    # Ansible itself only warns about these and then runs against no hosts.
+    ("bad.ini", "[web\nweb1\n", "cannot be parsed: Failed to parse inventory"),
+    ("bad.yml", "all:\n  children:\n    web:\n      children:\n        x: [1]\n", "cannot be parsed"),
+    ("empty.yml", "all:\n  vars:\n    a: 1\n", "has no hosts"),
+])
+def test_inventory_ansible_cannot_parse(tmp_path, name, text, fragment):
+    inventory = tmp_path / name
+    inventory.write_text(text)
+    assert_usage_error(upkeep("run", "daily", "-i", inventory, "--report-dir", tmp_path / "r"),
+                       "inventory %s" % inventory, fragment)
+    assert not (tmp_path / "r").exists(), "no report for a run that never started"
+
+
+def test_limit_that_matches_no_host(tmp_path):
+    run = upkeep("run", "daily", "-i", two_hosts(tmp_path), "--limit", "nosuchhost", "--report-dir", tmp_path / "r")
+    assert_usage_error(run, "--limit nosuchhost matches no host")
+
+
 def test_missing_inventory_and_no_default(tmp_path):
     assert_usage_error(upkeep("run", "daily", "-i", tmp_path / "nope.yml"), "nope.yml does not exist")
     # no -i and no sandbox inventory under the (empty) project root
