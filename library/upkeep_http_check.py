@@ -13,8 +13,12 @@ description:
     check per endpoint (id C(http.<check>)) in the upkeep check contract.
   - An endpoint that refuses connections, does not resolve, fails TLS verification, times out,
     answers with an unexpected status or fails an assertion is C(critical); a p95 latency over
-    the thresholds is C(warning) or C(critical). The task itself only fails when the parameters
-    are invalid or httpx is missing.
+    the thresholds is C(warning) or C(critical). The task itself only fails when the top-level
+    parameters are invalid or httpx is missing.
+  - An endpoint with unusable options, or whose response cannot be evaluated at all, gives an
+    C(unknown) check of its own whose summary names the option (for a fleet item its host, then
+    C(upkeep_http_endpoints[1].url)) or the unexpected error's type; the other endpoints are
+    still probed.
   - Meant to run once for the whole fleet (delegated to localhost, run once) with each
     endpoint tagged with O(endpoints[].inventory_host); checks carry that host.
   - Header values are secrets and never appear in a result; nor do the URL's userinfo or query.
@@ -186,7 +190,7 @@ checks:
       type: str
       sample: web1
     status:
-      description: ok, warning or critical.
+      description: ok, warning, critical, or unknown when the endpoint's options are unusable.
       type: str
       sample: ok
     summary:

@@ -14,8 +14,13 @@ description:
     server version and whether the server is a replica (C(pg_is_in_recovery())).
   - Emits one C(pg.ping) check per database in the upkeep check contract (RV(checks)).
   - A database that refuses the connection, times out, or rejects the credentials gives a
-    C(critical) check with a finding and a remediation; the task does not fail. The task fails
-    only when the parameters cannot be used (the message names the parameter) or psycopg is missing.
+    C(critical) check with a finding and a remediation; the task does not fail. So does a server
+    that stops answering after login, since each query has a client-side deadline of
+    O(statement_timeout_ms) plus one second. The task fails only when the top-level parameters
+    cannot be used (the message names the parameter) or psycopg is missing.
+  - An item of O(databases) with unusable options gives an C(unknown) check of its own whose
+    summary names the option (for a fleet item its host, then C(upkeep_postgres_databases[1].port));
+    the other databases are still probed.
   - Fleet mode, one call for the whole play; every database in O(databases) is probed concurrently on a
     bounded thread pool. Each item may carry O(databases[].inventory_host); its check then carries
     C(host) so reports file it under that inventory host.
@@ -167,7 +172,10 @@ options:
     choices: [any, primary, replica]
     default: any
   statement_timeout_ms:
-    description: statement_timeout sent at connection start, so no probe query can hang.
+    description:
+      - statement_timeout sent at connection start, so no probe query can hang on the server.
+      - The client gives up on a query unanswered for this plus one second (C(0) means the
+        default 5000 ms for that deadline).
     type: int
     default: 5000
   max_workers:
@@ -227,7 +235,7 @@ checks:
       type: str
       returned: when the item has inventory_host
     status:
-      description: ok, warning or critical.
+      description: ok, warning, critical, or unknown when the item's options are unusable.
       type: str
     summary:
       description: One line for people.

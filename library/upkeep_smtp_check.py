@@ -16,7 +16,10 @@ description:
     advertised extensions (STARTTLS, AUTH mechanisms, SIZE) and the negotiated TLS version and cipher.
   - A refused connection, a timeout, a certificate that does not verify, STARTTLS required but
     not offered, or rejected credentials give a C(critical) check with a finding; the task does not
-    fail. It fails only on unusable parameters, with a message naming the parameter.
+    fail. It fails only on unusable top-level parameters, with a message naming the parameter.
+  - An item of O(servers) with unusable options gives an C(unknown) check of its own whose summary
+    names the option (for a fleet item its host, then C(upkeep_smtp_servers[0].port)); the other
+    servers are still checked.
   - A password is never sent over an unencrypted session unless O(allow_plaintext_auth) is set;
     without it, credentials on a server that offers no TLS are a critical finding and no AUTH is attempted.
   - Fleet mode, one call for the whole play; every server in O(servers) is checked concurrently.
@@ -196,7 +199,7 @@ checks:
       type: str
       returned: when the item has inventory_host
     status:
-      description: ok, warning or critical.
+      description: ok, warning, critical, or unknown when the item's options are unusable.
       type: str
     summary:
       description: One line for people.

@@ -7,8 +7,9 @@ the endpoints in flight). Each endpoint gives one check; its target is the endpo
 URL without userinfo, query or fragment, and no header value ever reaches a result.
 
 ``prepare()`` validates and merges the options (raising ParameterError), ``run()`` probes,
-``run_http_checks()`` does both. The per-response judgement lives in http_assert.py; the error
-classification (``describe_error``) is a plain function the unit tests call directly.
+``run_http_checks()`` does both, an item with bad options becoming an unknown check of its
+own. The per-response judgement lives in http_assert.py; the error classification
+(``describe_error``) is a plain function the unit tests call directly.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import traceback
 from urllib.parse import urlsplit, urlunsplit
 
 from .http_assert import AssertionSyntaxError, judge_response, parse
-from .result import CRITICAL, OK, ParameterError, check, finding, judge, percentile, thresholds, worst
+from .result import (CRITICAL, OK, ParameterError, check, finding, item_where, judge, percentile, thresholds,
+                     unknown_check, worst)
 
 try:
     import httpx
@@ -48,6 +50,8 @@ DEFAULTS = {
 }
 INHERITED = ("latency_warning_ms", "latency_critical_ms", "samples", "timeout_s", "validate_certs",
              "ca_file", "follow_redirects", "max_redirects")
+# The per-host inventory variable fleet items come from (role upkeep_http), named in messages.
+HOST_VAR = "upkeep_http_endpoints"
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _CHECK_SUFFIX = re.compile(r"^[a-z0-9_]+$")
 _SNIPPET = 120
@@ -71,8 +75,28 @@ def public_url(url):
 def prepare(endpoints, **defaults):
     """Validate ``endpoints`` and fill each from the top-level ``defaults``; return plain dicts.
 
-    Raises ParameterError naming the offending option, e.g. ``endpoints[2].url``.
+    Raises ParameterError naming the offending option, e.g. ``endpoints[2].url`` or, for a fleet
+    item, ``web2: upkeep_http_endpoints[0].url``.
     """
+    options = _top_level_options(endpoints, defaults)
+    return [_prepare_item(endpoints, index, options) for index in range(len(endpoints))]
+
+
+def prepare_each(endpoints, **defaults):
+    """Like ``prepare``, but an item with a bad option becomes an ``unknown`` check in its place
+    (filed under its own host) instead of failing the whole fleet; top-level options still
+    raise ParameterError, since they concern every item."""
+    options = _top_level_options(endpoints, defaults)
+    prepared = []
+    for index, raw in enumerate(endpoints):
+        try:
+            prepared.append(_prepare_item(endpoints, index, options))
+        except ParameterError as exc:
+            prepared.append(_unknown_item(raw, str(exc)))
+    return prepared
+
+
+def _top_level_options(endpoints, defaults):
     options = dict(DEFAULTS)
     options.update({key: value for key, value in defaults.items() if value is not None})
     _validate_common("", options)
@@ -80,13 +104,24 @@ def prepare(endpoints, **defaults):
         raise ParameterError("concurrency: must be an integer >= 1, got %r" % (options["concurrency"],))
     if not isinstance(endpoints, list) or not endpoints:
         raise ParameterError("endpoints: must be a non-empty list of endpoint dicts")
-    prepared = []
-    for index, raw in enumerate(endpoints):
-        where = "endpoints[%d]" % index
-        if not isinstance(raw, dict):
-            raise ParameterError("%s: must be a dict, got %r" % (where, raw))
-        prepared.append(_prepare_one(where, raw, options))
-    return prepared
+    return options
+
+
+def _prepare_item(endpoints, index, options):
+    where = item_where(endpoints, index, "endpoints", HOST_VAR)
+    raw = endpoints[index]
+    if not isinstance(raw, dict):
+        raise ParameterError("%s: must be a dict, got %r" % (where, raw))
+    return _prepare_one(where, raw, options)
+
+
+def _unknown_item(raw, reason):
+    """The unknown check an item that could not be prepared gives: the id and target it would have had."""
+    raw = raw if isinstance(raw, dict) else {}
+    suffix = raw.get("check") or "endpoint"
+    check_id = "http." + (suffix if isinstance(suffix, str) and _CHECK_SUFFIX.match(suffix) else "endpoint")
+    return unknown_check(check_id, raw.get("name") or public_url(raw.get("url")), reason,
+                         host=raw.get("inventory_host"))
 
 
 def _prepare_one(where, raw, options):
@@ -337,6 +372,20 @@ def _summary(status, metrics, findings):
     return text
 
 
+async def _guarded_probe(client, endpoint, semaphore):
+    """``_probe``, with any unexpected exception (a hostile body blowing up the JSON parser...)
+    turned into an unknown check for this endpoint alone: one bad answer must not cost the
+    whole fleet its checks. Only the exception type is shown, never a traceback."""
+    started = time.perf_counter()
+    try:
+        return await _probe(client, endpoint, semaphore)
+    except Exception as exc:
+        return unknown_check(endpoint["check_id"], endpoint["name"],
+                             "could not evaluate: unexpected %s while probing or judging the response"
+                             % type(exc).__name__, host=endpoint["inventory_host"],
+                             duration_ms=(time.perf_counter() - started) * 1000.0)
+
+
 async def probe_all(endpoints, concurrency):
     """Probe prepared ``endpoints`` concurrently; one check per endpoint, in input order."""
     semaphore = asyncio.Semaphore(concurrency)
@@ -347,7 +396,7 @@ async def probe_all(endpoints, concurrency):
             clients[key] = _make_client(key, concurrency)
     try:
         return await asyncio.gather(*(
-            _probe(clients[_client_key(endpoint)], endpoint, semaphore) for endpoint in endpoints
+            _guarded_probe(clients[_client_key(endpoint)], endpoint, semaphore) for endpoint in endpoints
         ))
     finally:
         for client in clients.values():
@@ -362,7 +411,10 @@ def run(endpoints, concurrency=DEFAULTS["concurrency"]):
 
 
 def run_http_checks(endpoints, **options):
-    """Validate, probe and return one check per endpoint (the module's single call)."""
+    """Validate, probe and return one check per endpoint, in input order (the module's single
+    call). An endpoint with bad options is an unknown check; the others are still probed."""
     concurrency = options.get("concurrency") or DEFAULTS["concurrency"]
-    return run(prepare(endpoints, **options), concurrency)
+    prepared = prepare_each(endpoints, **options)
+    probed = iter(run([item for item in prepared if "check_id" in item], concurrency))
+    return [next(probed) if "check_id" in item else item for item in prepared]
 

@@ -9,6 +9,8 @@
 - ``connect()``: a psycopg connection with a statement_timeout (and optionally read-only), whose
   failures become ``PgConnectError`` with a reason a person understands and a remediation.
 - ``connect_failure_check()``: the critical check a failed connection turns into.
+- ``client_deadline()``: a client-side deadline for a query, for servers that stop answering
+  after login (statement_timeout and connect_timeout do not cover that).
 
 libpq keeps its own defaults: whatever is not given comes from PGHOST, PGUSER, PGPASSFILE,
 ~/.pgpass and the rest, exactly as for psql.
@@ -19,7 +21,9 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import re
+import socket
 import stat
+import threading
 
 from .result import CRITICAL, ParameterError, check, finding
 
@@ -353,3 +357,52 @@ def run_concurrently(function, items, max_workers=DEFAULT_MAX_WORKERS):
     workers = max(1, min(int(max_workers), len(items)))
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upkeep-pg") as pool:
         return list(pool.map(function, items))
+
+
+class client_deadline(object):
+    """Cut ``conn`` off from the client side if the ``with`` block outlives ``timeout_s``.
+
+    statement_timeout is enforced by the server and connect_timeout covers only connecting: a
+    server (or a network path) that stops answering after login would block the caller for
+    ever. When the timer fires it shuts the connection's socket down from the timer's thread;
+    the blocked query then fails at once (psycopg.OperationalError) and ``expired`` is True, so
+    the caller can report "no answer within N ms". Use one per query; the connection is
+    unusable afterwards.
+    """
+
+    def __init__(self, conn, timeout_s):
+        self.conn = conn
+        self.timeout_s = float(timeout_s)
+        self.expired = False
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = None
+
+    def __enter__(self):
+        self._timer = threading.Timer(self.timeout_s, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        # Under the lock, so the timer never touches a socket the caller has moved on from.
+        with self._lock:
+            self._done = True
+            self._timer.cancel()
+        return False
+
+    def _expire(self):
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            try:
+                # fromfd() duplicates the descriptor: shutting the duplicate down ends the
+                # connection for libpq too, while closing it leaves libpq's descriptor alone.
+                sock = socket.fromfd(self.conn.pgconn.socket, socket.AF_INET, socket.SOCK_STREAM)
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                finally:
+                    sock.close()
+            except Exception:  # already closed or broken: nothing left to cut
+                pass

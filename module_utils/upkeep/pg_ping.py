@@ -9,13 +9,18 @@ healthy?" question, so it is a critical check with a finding, not a task failure
 
 from __future__ import annotations
 
-from .pg import (DEFAULT_MAX_WORKERS, DEFAULT_STATEMENT_TIMEOUT_MS, PgConnectError, connect,
-                 connect_failure_check, connection_kwargs, fleet_targets, run_concurrently, secrets_of,
-                 redact, target_label)
-from .result import (CRITICAL, OK, ParameterError, Stopwatch, check, finding, judge, percentile, thresholds,
-                     worst)
+from .pg import (CONNECTION_OPTIONS, DEFAULT_MAX_WORKERS, DEFAULT_STATEMENT_TIMEOUT_MS, PgConnectError,
+                 client_deadline, connect, connect_failure_check, connection_kwargs, fleet_targets,
+                 run_concurrently, secrets_of, redact, target_label)
+from .result import (CRITICAL, OK, ParameterError, Stopwatch, check, finding, item_where, judge, percentile,
+                     thresholds, unknown_check, worst)
 
 CHECK_ID = "pg.ping"
+# The per-host inventory variable fleet items come from (role upkeep_postgres), named in messages.
+HOST_VAR = "upkeep_postgres_databases"
+# How long past its statement_timeout a query may go unanswered before the client gives up on
+# it: the server should have cancelled it by then, so silence means it (or the path) is stuck.
+DEADLINE_MARGIN_MS = 1000
 EXPECTED_ROLES = ("any", "primary", "replica")
 
 # Per-item options (besides the connection options) and their defaults when neither the item nor
@@ -80,6 +85,26 @@ def _latency_finding(kind, value, warning, critical, label):
     return status, finding(status, title, label, "", remediation)
 
 
+def query_deadline_ms(statement_timeout_ms):
+    """The client-side deadline of one query: the server's statement_timeout (the default one
+    when it is off) plus a margin."""
+    return (int(statement_timeout_ms) or DEFAULT_STATEMENT_TIMEOUT_MS) + DEADLINE_MARGIN_MS
+
+
+def _no_answer_check(target, deadline_ms, connect_ms, limits, duration_ms):
+    label = target_label(target)
+    title = "no answer within %d ms" % deadline_ms
+    return check(CHECK_ID, label, CRITICAL, "connected, but %s to a trivial query" % title,
+                 metrics={"connect_ms": round(connect_ms, 2)}, thresholds=limits,
+                 findings=[finding(CRITICAL, "Server stopped answering after login: %s" % title, label,
+                                   "SELECT 1 got no reply within statement_timeout plus %d ms; the client "
+                                   "closed the connection." % DEADLINE_MARGIN_MS,
+                                   "The server process or the network path hangs (not merely slow): check the "
+                                   "server's CPU, I/O and log, pg_stat_activity, and any proxy or pooler "
+                                   "in between.")],
+                 duration_ms=duration_ms, host=target.get("inventory_host"))
+
+
 def ping_one(target, statement_timeout_ms=DEFAULT_STATEMENT_TIMEOUT_MS):
     """The ``pg.ping`` check of one database (a target from ``fleet_targets``)."""
     settings = _settings(target)
@@ -100,16 +125,26 @@ def ping_one(target, statement_timeout_ms=DEFAULT_STATEMENT_TIMEOUT_MS):
             return connect_failure_check(CHECK_ID, target, failure, duration_ms=total.ms,
                                          metrics={"connect_ms": round(connect_watch.ms, 2)})
         latencies = []
+        deadline_ms = query_deadline_ms(statement_timeout_ms)
+        deadline = None
+        # close() rather than ``with conn``: after a cut-off the latter would try a ROLLBACK on the
+        # dead connection and log a warning to stderr.
         try:
-            with conn:
+            try:
                 for _ in range(settings["samples"]):
-                    with Stopwatch() as query_watch:
-                        conn.execute("SELECT 1").fetchone()
+                    with client_deadline(conn, deadline_ms / 1000.0) as deadline:
+                        with Stopwatch() as query_watch:
+                            conn.execute("SELECT 1").fetchone()
                     latencies.append(query_watch.ms)
-                in_recovery = bool(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
+                with client_deadline(conn, deadline_ms / 1000.0) as deadline:
+                    in_recovery = bool(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
                 version = conn.info.parameter_status("server_version") or ""
                 version_num = conn.info.server_version
+            finally:
+                conn.close()
         except Exception as exc:  # psycopg.Error: the server answered the connection but not the query
+            if deadline is not None and deadline.expired:
+                return _no_answer_check(target, deadline_ms, connect_watch.ms, limits, total.ms)
             message = redact(" ".join(str(exc).split()), secrets_of(target))
             return check(CHECK_ID, label, CRITICAL, "connected, but the trivial query failed: %s" % message,
                          metrics={"connect_ms": round(connect_watch.ms, 2)}, thresholds=limits,
@@ -152,19 +187,52 @@ def ping_one(target, statement_timeout_ms=DEFAULT_STATEMENT_TIMEOUT_MS):
     )
 
 
+def _guarded_ping(target, statement_timeout_ms):
+    """``ping_one`` for one database, whatever happens: a bad option (ParameterError) or an
+    unexpected exception becomes an unknown check for this database alone (the exception's type
+    named, no traceback), so one odd item does not cost the fleet its checks."""
+    if target.get("id"):  # already an unknown check: its options did not validate
+        return target
+    with Stopwatch() as watch:
+        try:
+            return ping_one(target, statement_timeout_ms)
+        except ParameterError as exc:
+            reason = str(exc)
+        except Exception as exc:
+            reason = "could not evaluate: unexpected %s while pinging the database" % type(exc).__name__
+    return unknown_check(CHECK_ID, target_label(target), redact(reason, secrets_of(target)),
+                         host=target.get("inventory_host"), duration_ms=watch.ms)
+
+
 def ping_databases(params):
     """``pg.ping`` checks for the databases of one upkeep_pg_ping call (its params as a dict),
-    probed concurrently. Every parameter is validated before the first connection is made, so a
-    bad item fails the call (ParameterError) instead of leaving half a fleet probed."""
-    targets = fleet_targets(params, "databases", tuple(PING_DEFAULTS))
+    probed concurrently. Top-level parameters are validated before the first connection, and a
+    bad one fails the call (ParameterError); a bad item of ``databases`` becomes an unknown
+    check filed under its own host while the other databases are still probed."""
     statement_timeout_ms = params.get("statement_timeout_ms")
     if statement_timeout_ms is None:
         statement_timeout_ms = DEFAULT_STATEMENT_TIMEOUT_MS
     max_workers = params.get("max_workers") or DEFAULT_MAX_WORKERS
     if not 1 <= int(max_workers) <= 256:
         raise ParameterError("max_workers: must be 1-256, got %r" % max_workers)
-    for target in targets:
-        _settings(target)
-        connection_kwargs(target, statement_timeout_ms=statement_timeout_ms)
-    return run_concurrently(lambda target: ping_one(target, statement_timeout_ms), targets, max_workers)
+    targets = fleet_targets(params, "databases", tuple(PING_DEFAULTS))
+    items = params.get("databases")
+    if items is None:
+        _validate(targets[0], statement_timeout_ms)
+    else:
+        # The top level alone first: its own mistakes concern every database and fail the call.
+        top = {key: params.get(key) for key in tuple(CONNECTION_OPTIONS) + tuple(PING_DEFAULTS)}
+        _validate(dict(top, where=""), statement_timeout_ms)
+        for index, target in enumerate(targets):
+            target["where"] = item_where(items, index, "databases", HOST_VAR) + "."
+            try:
+                _validate(target, statement_timeout_ms)
+            except ParameterError as exc:
+                targets[index] = unknown_check(CHECK_ID, target_label(target), redact(str(exc), secrets_of(target)),
+                                               host=target.get("inventory_host"))
+    return run_concurrently(lambda target: _guarded_ping(target, statement_timeout_ms), targets, max_workers)
 
+
+def _validate(target, statement_timeout_ms):
+    _settings(target)
+    connection_kwargs(target, statement_timeout_ms=statement_timeout_ms)

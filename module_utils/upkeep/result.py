@@ -88,17 +88,20 @@ def thresholds(warning=None, critical=None, higher_is_worse=True):
     return entry
 
 
-def finding(severity, title, resource="", detail="", remediation=""):
-    """One concrete item a person acts on."""
+def finding(severity, title, resource="", detail="", remediation="", **extra):
+    """One concrete item a person acts on. Extra keyword arguments (for example ``fingerprint``)
+    are kept as they are."""
     if severity not in FINDING_SEVERITIES:
         raise ValueError("finding severity must be one of %s, got %r" % (", ".join(FINDING_SEVERITIES), severity))
-    return {
+    result = {
         "severity": severity,
         "title": title,
         "resource": resource,
         "detail": detail,
         "remediation": remediation,
     }
+    result.update(extra)
+    return result
 
 
 def check(check_id, target, status, summary, metrics=None, thresholds=None, findings=None,
@@ -210,3 +213,18 @@ def percentile(values, pct):
     upper = min(lower + 1, len(ordered) - 1)
     weight = position - lower
     return ordered[lower] * (1 - weight) + ordered[upper] * weight
+
+
+def item_where(items, index, list_key, host_var):
+    """Where item ``index`` of a module's target list came from, for parameter messages.
+
+    Fleet items (tagged with ``inventory_host`` by the upkeep_fleet filter) are named by their
+    host and their index in that host's own inventory variable, e.g. ``web2:
+    upkeep_http_endpoints[0]``: an index into the merged fleet list means nothing to the person
+    fixing the inventory. Other items keep ``endpoints[3]``."""
+    item = items[index]
+    host = item.get("inventory_host") if isinstance(item, dict) else None
+    if not host:
+        return "%s[%d]" % (list_key, index)
+    position = sum(1 for other in items[:index] if isinstance(other, dict) and other.get("inventory_host") == host)
+    return "%s: %s[%d]" % (host, host_var, position)

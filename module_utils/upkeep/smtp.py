@@ -17,13 +17,15 @@ import smtplib
 import socket
 import ssl
 
-from .result import (CRITICAL, OK, ParameterError, Stopwatch, WARNING, check, finding, judge, thresholds,
-                     worst)
+from .result import (CRITICAL, OK, ParameterError, Stopwatch, WARNING, check, finding, item_where, judge,
+                     thresholds, unknown_check, worst)
 
 CHECK_ID = "smtp.service"
 TLS_MODES = ("starttls_auto", "starttls_required", "implicit", "none")
 DEFAULT_PORTS = {"starttls_auto": 587, "starttls_required": 587, "implicit": 465, "none": 25}
 DEFAULT_MAX_WORKERS = 16
+# The per-host inventory variable fleet items come from (role upkeep_smtp), named in messages.
+HOST_VAR = "upkeep_smtp_servers"
 # AUTH mechanism -> smtplib authobject, in order of preference (all run over TLS by default).
 AUTH_PREFERENCE = {"PLAIN": "auth_plain", "LOGIN": "auth_login", "CRAM-MD5": "auth_cram_md5"}
 MASK = "********"
@@ -71,20 +73,30 @@ def smtp_server_spec():
 
 def server_targets(params):
     """The servers of one module call, top-level values filling what an item leaves unset;
-    without ``servers`` the top-level options describe one server."""
+    without ``servers`` the top-level options describe one server. An item with a bad option
+    becomes an ``unknown`` check in its place (filed under its own host), so one broken item
+    does not cost the fleet its checks; bad top-level options raise ParameterError."""
     defaults = {key: params.get(key) for key in SERVER_DEFAULTS}
     items = params.get("servers")
     if items is None:
-        raw = [(defaults, None, "")]
-    else:
-        raw = []
-        for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise ParameterError("servers[%d]: must be a dict, got %s" % (index, type(item).__name__))
-            merged = {key: item.get(key) if item.get(key) is not None else defaults.get(key) for key in SERVER_DEFAULTS}
-            merged["name"] = item.get("name")  # a label names one server: never inherited
-            raw.append((merged, item.get("inventory_host"), "servers[%d]." % index))
-    return [_validated(values, host, where) for values, host, where in raw]
+        return [_validated(defaults, None, "")]
+    # The top level alone, so that its own mistakes fail the call instead of every item; host
+    # and password may come from the items, so stand-ins keep them from being reported here.
+    _validated(dict(defaults, host=defaults["host"] or "-", password=defaults["password"] or ""), None, "")
+    targets = []
+    for index, item in enumerate(items):
+        where = item_where(items, index, "servers", HOST_VAR)
+        if not isinstance(item, dict):
+            raise ParameterError("%s: must be a dict, got %s" % (where, type(item).__name__))
+        merged = {key: item.get(key) if item.get(key) is not None else defaults.get(key) for key in SERVER_DEFAULTS}
+        merged["name"] = item.get("name")  # a label names one server: never inherited
+        try:
+            targets.append(_validated(merged, item.get("inventory_host"), where + "."))
+        except ParameterError as exc:
+            port = merged["port"] if merged["port"] is not None else DEFAULT_PORTS.get(merged["tls_mode"], "")
+            label = merged["name"] or "%s:%s" % (merged["host"], port)
+            targets.append(unknown_check(CHECK_ID, label, str(exc), host=item.get("inventory_host")))
+    return targets
 
 
 def _validated(values, inventory_host, where):
@@ -351,15 +363,31 @@ def _summary(session, metrics, status):
     return ", ".join(parts)
 
 
+def _guarded_check(target):
+    """``check_server`` with any unexpected exception turned into an unknown check for this server
+    alone (its type named, no traceback): one odd server must not cost the fleet its checks. An
+    item that failed validation is already its unknown check."""
+    if target.get("id"):
+        return target
+    with Stopwatch() as watch:
+        try:
+            return check_server(target)
+        except Exception as exc:
+            reason = "could not evaluate: unexpected %s while talking to the server" % type(exc).__name__
+    return unknown_check(CHECK_ID, target_label(target), reason, host=target.get("inventory_host"),
+                         duration_ms=watch.ms)
+
+
 def check_servers(params):
     """``smtp.service`` checks for one upkeep_smtp_check call, servers probed concurrently.
-    All parameters are validated before the first connection."""
-    targets = server_targets(params)
+    Top-level parameters are validated before the first connection (ParameterError); an item
+    with bad parameters is an unknown check and the other servers are still checked."""
     max_workers = params.get("max_workers") or DEFAULT_MAX_WORKERS
     if not 1 <= int(max_workers) <= 256:
         raise ParameterError("max_workers: must be 1-256, got %r" % max_workers)
+    targets = server_targets(params)
     if len(targets) <= 1:
-        return [check_server(target) for target in targets]
+        return [_guarded_check(target) for target in targets]
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(int(max_workers), len(targets)),
                                                thread_name_prefix="upkeep-smtp") as pool:
-        return list(pool.map(check_server, targets))
+        return list(pool.map(_guarded_check, targets))

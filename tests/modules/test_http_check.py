@@ -76,20 +76,49 @@ def test_check_mode_probes_and_reports_no_change(https_app, tmp_path):
 
 
 @pytest.mark.parametrize("endpoint, message", [
-    ({"url": "ftp://x"}, "endpoints[0].url: must be an http(s) URL, got 'ftp://x'"),
-    ({"url": "https://127.0.0.1/", "samples": 0}, "endpoints[0] (https://127.0.0.1/).samples: must be an integer >= 1, got 0"),
+    ({"url": "ftp://x"}, "endpoints[1].url: must be an http(s) URL, got 'ftp://x'"),
+    ({"url": "https://127.0.0.1/", "samples": 0}, "endpoints[1] (https://127.0.0.1/).samples: must be an integer >= 1, got 0"),
     ({"url": "https://127.0.0.1/", "name": "health", "json_assertions": ["status = healthy"]},
-     "endpoints[0] (health).json_assertions[0]: cannot parse 'status = healthy'"),
-    ({"url": "https://127.0.0.1/", "retries": 2}, "retries"),
+     "endpoints[1] (health).json_assertions[0]: cannot parse 'status = healthy'"),
 ])
-def test_bad_parameters_fail_with_a_clear_message_and_no_traceback(endpoint, message, tmp_path):
-    run = run_tasks([{"name": PROBE, "upkeep_http_check": {"endpoints": [endpoint]}}], tmp_path=tmp_path)
+def test_a_bad_endpoint_is_an_unknown_check_with_a_clear_message(https_app, endpoint, message, tmp_path):
+    good = {"url": https_app.url + "/api/health", "ca_file": https_app.ca_file}
+    run = run_tasks([{"name": PROBE, "upkeep_http_check": {"endpoints": [good, endpoint], "samples": 1}}],
+                    tmp_path=tmp_path)
+    result = run.one(PROBE)
+    assert not result.failed, run.stdout[-3000:]
+    assert [item["status"] for item in result.res["checks"]] == ["ok", "unknown"]
+    assert result.res["checks"][1]["summary"].startswith(message)
+    assert "Traceback (most recent call last)" not in run.stdout + json.dumps(result.res)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"samples": 0}, "samples: must be an integer >= 1, got 0"),
+    ({"concurrency": 0}, "concurrency: must be an integer >= 1, got 0"),
+    ({"endpoints": [{"url": "https://127.0.0.1/", "retries": 2}]}, "retries"),
+])
+def test_bad_top_level_parameters_fail_with_a_clear_message_and_no_traceback(options, message, tmp_path):
+    arguments = dict({"endpoints": [{"url": "https://127.0.0.1/", "inventory_host": "web1"}]}, **options)
+    run = run_tasks([{"name": PROBE, "upkeep_http_check": arguments}], tmp_path=tmp_path)
     result = run.one(PROBE)
     assert result.failed
     assert message in result.res["msg"]
     # ansible-core 2.19 puts exception: "(traceback unavailable)" on every failure; a real one would show.
     assert "Traceback (most recent call last)" not in run.stdout + json.dumps(result.res)
     assert "module_stderr" not in result.res
+
+
+def test_header_values_stay_hidden_when_the_arguments_are_rejected_at_verbosity_3(https_app, tmp_path):
+    """Ansible itself rejects ``samples: abc`` before the module runs, and its failure echoes the
+    arguments: only no_log on ``headers`` keeps the token out of that echo."""
+    task = {"name": PROBE, "upkeep_http_check": {"endpoints": [{
+        "url": https_app.url + "/whatsapp/v17.0/42", "samples": "abc",
+        "headers": {"Authorization": "Bearer " + https_app.token}}]}}
+    run = run_tasks([task], tmp_path=tmp_path, verbosity=3)
+    result = run.one(PROBE)
+    assert result.failed and "samples" in result.res["msg"]
+    assert "endpoints" in json.dumps(result.res.get("invocation", {}))  # the arguments were echoed
+    assert https_app.token not in _everything_said(run)
 
 
 def test_role_probes_each_hosts_endpoints_in_one_call(https_app, tmp_path):
@@ -114,6 +143,36 @@ def test_role_probes_each_hosts_endpoints_in_one_call(https_app, tmp_path):
         ("web1", "http.health", "ok"), ("web2", "http.page", "ok"), ("web2", "http.whatsapp", "ok")]
     assert all(item["metrics"]["samples_count"] == 1 for item in checks)
     assert https_app.token not in _everything_said(run)
+
+
+def test_role_files_a_bad_item_under_its_own_host_and_probes_the_rest(https_app, tmp_path):
+    """A roles: playbook over two hosts, one of which has a broken endpoint: the healthy host
+    keeps all its checks, the broken one gets exactly one unknown naming its variable and index."""
+    base = https_app.url
+    inventory = {"all": {
+        "vars": {"upkeep_http_ca_file": https_app.ca_file, "upkeep_http_samples": 1},
+        "hosts": {
+            "web1": _local(upkeep_http_endpoints=[
+                {"url": base + "/api/health", "check": "health", "json_assertions": ['status == "healthy"']},
+                {"url": base + "/", "check": "page", "body_contains": "Al Mazahir"}]),
+            "web2": _local(upkeep_http_endpoints=[
+                {"url": base + "/api/health", "check": "health"},
+                {"url": base + "/", "check": "page", "latency_warning_ms": 900, "latency_critical_ms": 800}]),
+        },
+    }}
+    playbook = tmp_path / "site.yml"
+    playbook.write_text(json.dumps([{"name": "Upkeep", "hosts": "all", "gather_facts": False,
+                                     "roles": ["upkeep_http"]}]))
+    run = run_tasks(None, inventory=inventory, playbook=playbook, tmp_path=tmp_path)
+    probes = run.for_task("Probe the HTTP endpoints of every host in the play")
+    assert len(probes) == 1 and not probes[0].failed, run.stdout[-3000:]
+    checks = probes[0].res["checks"]
+    assert [(item["host"], item["id"], item["status"]) for item in checks] == [
+        ("web1", "http.health", "ok"), ("web1", "http.page", "ok"),
+        ("web2", "http.health", "ok"), ("web2", "http.page", "unknown")]
+    assert checks[3]["summary"] == ("web2: upkeep_http_endpoints[1] (%s/).latency_warning_ms (900.0) must not "
+                                    "exceed latency_critical_ms (800.0)" % base)
+    assert run.rc == 0
 
 
 def test_role_skips_cleanly_when_no_host_has_endpoints(tmp_path):

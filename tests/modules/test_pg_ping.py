@@ -82,13 +82,29 @@ def test_pgpassfile_from_the_task_environment(pg_cluster, pg_app, tmp_path):
 
 
 @pytest.mark.parametrize("item, message", [
-    ({"port": 70000}, "databases[0].port: must be a port number 1-65535, got 70000"),
-    ({"sslmode": "bogus"}, "value of sslmode must be one of: disable, allow, prefer, require, verify-ca, verify-full, got: bogus"),
-    ({"samples": "many"}, "samples"),
-    ({"dsn": "host=x password=%s junk" % APP_PASSWORD}, "databases[0].dsn: not a valid connection string"),
+    ({"port": 70000}, "databases[1].port: must be a port number 1-65535, got 70000"),
+    ({"dsn": "host=x password=%s junk" % APP_PASSWORD}, "databases[1].dsn: not a valid connection string"),
 ])
-def test_bad_parameters_fail_with_a_clear_message_and_no_traceback(item, message, tmp_path):
-    run = run_tasks([{"name": PING, "upkeep_pg_ping": {"databases": [item]}}], tmp_path=tmp_path)
+def test_a_bad_database_item_is_an_unknown_check_with_a_clear_message(pg_app, item, message, tmp_path):
+    run = run_tasks([{"name": PING, "upkeep_pg_ping": dict(pg_app, samples=1, databases=[{}, item])}],
+                    tmp_path=tmp_path)
+    result = run.one(PING)
+    assert not result.failed, run.stdout[-3000:]
+    assert [c["status"] for c in result.res["checks"]] == ["ok", "unknown"]
+    assert result.res["checks"][1]["summary"].startswith(message)
+    assert "Traceback (most recent call last)" not in run.stdout + json.dumps(result.res)
+    assert APP_PASSWORD not in _everything_said(run)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"port": 70000}, "port: must be a port number 1-65535, got 70000"),
+    ({"databases": [{"sslmode": "bogus"}]},
+     "value of sslmode must be one of: disable, allow, prefer, require, verify-ca, verify-full, got: bogus"),
+    ({"databases": [{"samples": "many"}]}, "samples"),
+    ({"dsn": "host=x password=%s junk" % APP_PASSWORD}, "dsn: not a valid connection string"),
+])
+def test_bad_top_level_parameters_fail_with_a_clear_message_and_no_traceback(arguments, message, tmp_path):
+    run = run_tasks([{"name": PING, "upkeep_pg_ping": arguments}], tmp_path=tmp_path)
     result = run.one(PING)
     assert result.failed
     assert message in result.res["msg"]
@@ -121,6 +137,32 @@ def test_role_pings_each_hosts_databases_in_one_call(pg_cluster, tmp_path):
     assert checks[0]["metrics"]["query_samples"] == 2
     assert checks[0]["thresholds"]["query_p50_ms"]["critical"] == 400
     assert all(not r.failed for r in run.for_task("Show the registered result"))
+    assert APP_PASSWORD not in _everything_said(run)
+
+
+def test_role_files_a_bad_item_under_its_own_host_and_pings_the_rest(pg_cluster, tmp_path):
+    """A roles: playbook over two hosts, one of which has a broken database item: the healthy
+    host keeps its checks, the broken one gets exactly one unknown naming its variable and index."""
+    database = {"host": pg_cluster.host, "port": pg_cluster.port, "user": APP_ROLE, "password": APP_PASSWORD,
+                "database": APP_DB}
+    inventory = {"all": {
+        "vars": {"upkeep_postgres_samples": 1},
+        "hosts": {
+            "web1": _local(upkeep_postgres_databases=[dict(database, name="web1-db")]),
+            "web2": _local(upkeep_postgres_databases=[dict(database, name="web2-db"),
+                                                      dict(database, name="web2-bad", port=70000)]),
+        },
+    }}
+    playbook = tmp_path / "site.yml"
+    playbook.write_text(json.dumps([{"name": "Upkeep", "hosts": "all", "gather_facts": False,
+                                     "roles": ["upkeep_postgres"]}]))
+    run = run_tasks(None, inventory=inventory, playbook=playbook, tmp_path=tmp_path)
+    pings = run.for_task(ROLE_TASK)
+    assert len(pings) == 1 and not pings[0].failed, run.stdout[-3000:]
+    checks = pings[0].res["checks"]
+    assert [(c["host"], c["target"], c["status"]) for c in checks] == [
+        ("web1", "web1-db", "ok"), ("web2", "web2-db", "ok"), ("web2", "web2-bad", "unknown")]
+    assert checks[2]["summary"] == "web2: upkeep_postgres_databases[1].port: must be a port number 1-65535, got 70000"
     assert APP_PASSWORD not in _everything_said(run)
 
 

@@ -74,6 +74,40 @@ def test_bad_parameters_fail_with_a_clear_message_and_no_traceback(options, mess
     assert "module_stderr" not in result.res
 
 
+def test_a_bad_server_item_is_an_unknown_check_and_the_others_are_checked(smtp_server, tmp_path):
+    servers = [{"name": "mail-1"}, {"name": "broken", "port": 70000}]
+    run = run_tasks([{"name": CHECK, "upkeep_smtp_check": smtp_server.options(servers=servers)}], tmp_path=tmp_path)
+    result = run.one(CHECK)
+    assert not result.failed, run.stdout[-3000:]
+    assert [(c["target"], c["status"]) for c in result.res["checks"]] == [("mail-1", "ok"), ("broken", "unknown")]
+    assert result.res["checks"][1]["summary"] == "servers[1].port: must be a port number 1-65535, got 70000"
+    assert smtp_server.password not in _everything_said(run)
+
+
+def test_role_files_a_bad_item_under_its_own_host_and_checks_the_rest(smtp_server, tmp_path):
+    """A roles: playbook over two hosts, one of which has a broken server item: the healthy host
+    keeps its check, the broken one gets exactly one unknown naming its variable and index."""
+    server = {"host": "127.0.0.1", "port": smtp_server.port, "username": smtp_server.user,
+              "password": smtp_server.password}
+    inventory = {"all": {
+        "vars": {"upkeep_smtp_ca_file": smtp_server.ca_file},
+        "hosts": {
+            "web1": _local(upkeep_smtp_servers=[dict(server, name="mail-1")]),
+            "web2": _local(upkeep_smtp_servers=[dict(server, name="mail-2", ca_file="/nonexistent/ca.pem")]),
+        },
+    }}
+    playbook = tmp_path / "site.yml"
+    playbook.write_text(json.dumps([{"name": "Upkeep", "hosts": "all", "gather_facts": False,
+                                     "roles": ["upkeep_smtp"]}]))
+    run = run_tasks(None, inventory=inventory, playbook=playbook, tmp_path=tmp_path)
+    calls = run.for_task(ROLE_TASK)
+    assert len(calls) == 1 and not calls[0].failed, run.stdout[-3000:]
+    checks = calls[0].res["checks"]
+    assert [(c["host"], c["target"], c["status"]) for c in checks] == [("web1", "mail-1", "ok"), ("web2", "mail-2", "unknown")]
+    assert checks[1]["summary"] == "web2: upkeep_smtp_servers[0].ca_file: no such file: /nonexistent/ca.pem"
+    assert smtp_server.password not in _everything_said(run)
+
+
 def test_role_checks_each_hosts_servers_in_one_call(smtp_server, tmp_path):
     server = {"host": "127.0.0.1", "port": smtp_server.port, "username": smtp_server.user,
               "password": smtp_server.password}

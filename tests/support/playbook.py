@@ -45,12 +45,13 @@ class PlaybookRun:
         return found[0]
 
 
-def run_tasks(tasks, hosts="localhost", inventory=None, extra_vars=None, check=False, tmp_path=None, playbook=None):
+def run_tasks(tasks, hosts="localhost", inventory=None, extra_vars=None, check=False, tmp_path=None, playbook=None,
+              verbosity=0):
     """Run ``tasks`` (a list of task dicts) in one play, or a whole ``playbook`` path, with the
     repo's ansible.cfg; return every task result.
 
     ``inventory`` is a dict in Ansible's YAML inventory shape; by default localhost with the
-    test interpreter."""
+    test interpreter. ``verbosity`` N adds -v N times (no_log tests look at the most talkative output)."""
     tmp = pathlib.Path(tmp_path or tempfile.mkdtemp(prefix="upkeep-pb-"))
     private = tmp / "runner"
     (private / "project").mkdir(parents=True, exist_ok=True)
@@ -64,7 +65,8 @@ def run_tasks(tasks, hosts="localhost", inventory=None, extra_vars=None, check=F
         playbook = tmp / "play.yml"
         playbook.write_text(yaml.safe_dump(play, sort_keys=False))
     # With an explicit binary ansible-runner runs in raw mode and leaves the playbook to us.
-    args = (["--check"] if check else []) + [str(pathlib.Path(playbook).resolve())]
+    args = (["--check"] if check else []) + (["-" + "v" * verbosity] if verbosity else [])
+    args += [str(pathlib.Path(playbook).resolve())]
     results = []
 
     def on_event(event):
