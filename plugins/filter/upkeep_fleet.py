@@ -11,9 +11,13 @@ from __future__ import annotations
 DOCUMENTATION = ""
 
 
-def upkeep_fleet(hostvars, hosts, varname):
+def upkeep_fleet(hostvars, hosts, varname, keys=None):
     """Items of ``hostvars[h][varname]`` (a list) for every h in ``hosts``, each tagged with
-    ``inventory_host: h``. Hosts without the variable contribute nothing."""
+    ``inventory_host: h``. Hosts without the variable contribute nothing.
+
+    ``keys`` keeps only those keys of each item: one inventory list (``upkeep_postgres_databases``)
+    feeds several modules, and an item may carry options meant for another of them, which this
+    module's argument spec would reject as unsupported."""
     items = []
     for host in hosts:
         host_vars = hostvars[host]
@@ -29,7 +33,7 @@ def upkeep_fleet(hostvars, hosts, varname):
         for item in value:
             if not isinstance(item, dict):
                 raise TypeError("each item of %s on host %s must be a dict, got %r" % (varname, host, item))
-            tagged = dict(item)
+            tagged = dict(item) if keys is None else {key: value for key, value in item.items() if key in keys}
             tagged["inventory_host"] = host
             items.append(tagged)
     return items

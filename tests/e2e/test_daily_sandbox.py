@@ -51,30 +51,50 @@ def latest(report_dir):
 
 
 def by_target(report):
-    return {item["target"]: item for item in report["checks"]}
+    """Checks by (id, target): several checks look at the same target (pg.ping, pg.connections ...)."""
+    return {(item["id"], item["target"]): item for item in report["checks"]}
 
 
-def test_daily_on_the_sandbox_reports_every_check_and_warns_on_the_slow_endpoint(sandbox, tmp_path):
+PG_HEALTH = ("pg.ping", "pg.connections", "pg.long_queries", "pg.idle_in_transaction", "pg.blocking_locks",
+             "pg.replication_lag", "pg.wraparound", "pg.sequences", "pg.cache_hit", "pg.database_size",
+             "pg.invalid_indexes")
+
+
+def test_daily_on_the_sandbox_reports_every_check_and_the_planted_problems(sandbox, tmp_path):
     proc, report_dir = run(sandbox, tmp_path)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.returncode == 2, proc.stdout + proc.stderr
     report = latest(report_dir)
     assert report["schema"] == "upkeep.report/1" and report["cadence"] == "daily"
     checks = by_target(report)
-    assert checks["app-api-slow"]["status"] == "warning"
-    assert {checks[name]["status"] for name in (
-        "app-api-health", "app-home-page", "app-products-page", "whatsapp-business-api",
-        "email-provider-status", "sandbox-smtp", "app-db")} == {"ok"}
+    assert checks[("http.endpoint", "app-api-slow")]["status"] == "warning"
+    healthy = [("http.health", "app-api-health"), ("http.page", "app-home-page"), ("http.page", "app-products-page"),
+               ("http.whatsapp", "whatsapp-business-api"), ("http.email", "email-provider-status"),
+               ("smtp.service", "sandbox-smtp")] + [(check_id, "app-db") for check_id in PG_HEALTH]
+    assert {key: checks[key]["status"] for key in healthy} == {key: "ok" for key in healthy}
+    # The sandbox's planted backup problems: an old dump, a corrupted one, an unencrypted one.
+    planted = {item["id"] for item in report["checks"] if item["status"] == "critical"}
+    assert {"backup.freshness", "backup.integrity", "backup.encryption"} <= planted
+    restored = [item for item in report["checks"] if item["id"] == "restore.verify"]
+    assert restored and all(item["status"] == "ok" for item in restored), restored
     assert {item["host"] for item in report["checks"]} == {"sandbox"}
-    assert checks["app-db"]["id"] == "pg.ping" and checks["sandbox-smtp"]["id"] == "smtp.service"
     for name in ("report.json", "report.md", "report.html", "junit.xml"):
         assert (report_dir / "latest" / name).stat().st_size > 0
     assert "report.html" in proc.stdout
 
 
+def test_the_slow_endpoint_alone_is_a_warning(sandbox, tmp_path):
+    proc, report_dir = run(sandbox, tmp_path, "--tags", "http")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = latest(report_dir)
+    assert [item["target"] for item in report["checks"] if item["status"] != "ok"] == ["app-api-slow"]
+
+
 def test_only_healthy_checks_exit_zero(sandbox, tmp_path):
     proc, report_dir = run(sandbox, tmp_path, "--tags", "postgres,smtp")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert latest(report_dir)["counts"] == {"ok": 2, "warning": 0, "critical": 0, "unknown": 0}
+    report = latest(report_dir)
+    assert report["counts"] == {"ok": 1 + len(PG_HEALTH), "warning": 0, "critical": 0, "unknown": 0}
+    assert {item["id"] for item in report["checks"]} == {"smtp.service", *PG_HEALTH}
 
 
 def test_a_check_that_cannot_be_evaluated_is_unknown_and_the_others_still_run(sandbox, tmp_path):
@@ -84,15 +104,16 @@ def test_a_check_that_cannot_be_evaluated_is_unknown_and_the_others_still_run(sa
     unknown = [item for item in report["checks"] if item["status"] == "unknown"]
     assert len(unknown) == 1 and "samples" in unknown[0]["summary"]
     assert "Traceback" not in json.dumps(report)
-    statuses = {item["target"]: item["status"] for item in report["checks"]}
-    assert statuses["app-db"] == "ok" and statuses["sandbox-smtp"] == "ok"
+    checks = by_target(report)
+    assert checks[("pg.ping", "app-db")]["status"] == "ok" and checks[("smtp.service", "sandbox-smtp")]["status"] == "ok"
 
 
 def test_check_mode_runs_the_read_only_checks(sandbox, tmp_path):
     proc, report_dir = run(sandbox, tmp_path, "--check", "--tags", "postgres")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = latest(report_dir)
-    assert report["run"]["check_mode"] is True and report["counts"]["ok"] == 1
+    assert report["run"]["check_mode"] is True
+    assert report["counts"] == {"ok": len(PG_HEALTH), "warning": 0, "critical": 0, "unknown": 0}
 
 
 def test_unknown_cadence_is_a_usage_error(tmp_path):
@@ -110,7 +131,7 @@ def test_no_secret_reaches_reports_history_artifacts_or_terminal(sandbox, tmp_pa
     artifacts = tmp_path / "artifacts"
     proc, report_dir = run(sandbox, tmp_path, "--keep-artifacts", str(artifacts),
                            env={"PGPASSWORD": env_secret, "UPKEEP_TEST_TOKEN": env_secret})
-    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    assert proc.returncode in (0, 1, 2), proc.stdout + proc.stderr
     assert any(artifacts.rglob("*")), "the runner artifacts were kept for inspection"
     everything = [proc.stdout, proc.stderr]
     for base in (report_dir, artifacts):
@@ -141,6 +162,6 @@ def test_a_stopped_app_is_critical_and_the_database_still_checked(sandbox, tmp_p
     proc, report_dir = run(sandbox, tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     checks = by_target(latest(report_dir))
-    assert checks["app-api-health"]["status"] == "critical"
-    assert checks["app-api-health"]["findings"], "a critical check says what to do"
-    assert checks["app-db"]["status"] == "ok"
+    assert checks[("http.health", "app-api-health")]["status"] == "critical"
+    assert checks[("http.health", "app-api-health")]["findings"], "a critical check says what to do"
+    assert checks[("pg.ping", "app-db")]["status"] == "ok"
