@@ -10,6 +10,9 @@
 from __future__ import annotations
 
 import itertools
+import pathlib
+import shutil
+import tempfile
 
 import pytest
 from psycopg import sql
@@ -39,8 +42,12 @@ def app_dsn(cluster: PgCluster, dbname: str = APP_DB) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory):
-    cluster = PgCluster(tmp_path_factory.mktemp("pgcluster"))
+def pg_cluster():
+    # Not under pytest's basetemp: another pytest session on the machine resets
+    # /tmp/pytest-of-<user> to 0700 and prunes old runs, which locks the postgres user (used
+    # when we are root) out of a running cluster or deletes it.
+    base = pathlib.Path(tempfile.mkdtemp(prefix="upkeep-test-pg-"))
+    cluster = PgCluster(base / "cluster")
     cluster.init(SUPERUSER_PASSWORD)
     cluster.start()
     try:
@@ -48,6 +55,7 @@ def pg_cluster(tmp_path_factory):
         yield cluster
     finally:
         cluster.destroy()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

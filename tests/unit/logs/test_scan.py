@@ -10,6 +10,7 @@ import os
 import pathlib
 import random
 import subprocess
+import sys
 import time
 
 import pytest
@@ -243,20 +244,31 @@ def test_arbitrary_bytes_never_raise_property(tmp_path_factory):
 
 
 
-def test_files_scanned_on_two_processes_give_the_serial_numbers(generated, monkeypatch):
-    """The parallel path is forced on small files by lowering its size floor (a switch, not a mock)."""
-    from ansible.module_utils.upkeep import logs_parallel
+def test_files_scanned_on_two_processes_give_the_serial_numbers(generated):
+    """The parallel path is forced on small files by lowering its size floor (a switch, not a mock).
 
+    It runs in a fresh interpreter, as the module does on a host: forking this pytest process,
+    whose fixtures run server threads, can deadlock a child on a lock a thread held at fork."""
+    script = """
+import json, sys
+import ansible.module_utils
+ansible.module_utils.__path__.append(sys.argv[1])
+from ansible.module_utils.upkeep import logs, logs_parallel
+params, now = json.loads(sys.argv[2]), float(sys.argv[3])
+serial, _ = logs.scan_logs(dict(params, workers=1), now=now)
+logs_parallel.PARALLEL_MIN_BYTES = 0
+used = []
+original = logs_parallel.map_in_processes
+logs.map_in_processes = lambda *a: used.append(1) or original(*a)
+parallel, _ = logs.scan_logs(dict(params, workers=2), now=now)
+strip = lambda checks: [{k: v for k, v in c.items() if k != "duration_ms"} for c in checks]
+print(json.dumps({"used": bool(used), "same": strip(parallel) == strip(serial), "checks": len(serial)}))
+"""
     sources = sandbox_logs.log_sources(str(generated))["upkeep_logs_sources"]
-    serial, _ = scan_logs(_params(sources, workers=1), now=NOW)
-    monkeypatch.setattr(logs_parallel, "PARALLEL_MIN_BYTES", 0)
-    used = []
-    original = logs_parallel.map_in_processes
-    monkeypatch.setattr(logs_parallel, "map_in_processes", lambda *a: used.append(1) or original(*a))
-    from ansible.module_utils.upkeep import logs as logs_module
-    monkeypatch.setattr(logs_module, "map_in_processes", logs_parallel.map_in_processes)
-    parallel, _ = scan_logs(_params(sources, workers=2), now=NOW)
-    assert used
-    strip = ("duration_ms",)
-    assert [{k: v for k, v in c.items() if k not in strip} for c in parallel] == \
-        [{k: v for k, v in c.items() if k not in strip} for c in serial]
+    repo = pathlib.Path(__file__).resolve().parents[3]
+    proc = subprocess.run([sys.executable, "-c", script, str(repo / "module_utils"), json.dumps(_params(sources)),
+                           str(NOW)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    outcome = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert outcome["used"], "the parallel path ran"
+    assert outcome["same"] and outcome["checks"] > 0
