@@ -1,23 +1,27 @@
 #!/usr/bin/env python3
-"""Benchmark: the PostgreSQL review and access review on large schemas, against the plain
-catalog queries they stand on, and their scaling with the number of objects.
+"""Benchmark: the PostgreSQL review, access review and health checks on large schemas, against
+the plain catalog queries they stand on, and their scaling with the number of objects.
 
 For each size N (default 1,000, 2,500 and 5,000 tables) it builds, in a throwaway cluster, a database of
-N tables with 2N indexes (a primary key and one secondary index each), a foreign key without an
-index on every other table, a few rows in each and ANALYZE statistics, all in a few big
-transactions. Then, in the same run and on the same database, it times (median of --repeats, the sizes
+N tables with 2N indexes (an identity primary key and one secondary index each), so N sequences, a
+foreign key without an index on every other table, a few rows in each and ANALYZE statistics, all
+in a few big transactions. Then, in the same run and on the same database, it times (median of --repeats, the sizes
 interleaved in every round):
 
 - floor: the plain catalog queries the checks stand on, as counts (pg_class x pg_index x
-  pg_attribute, foreign keys x their columns, pg_stats, pg_stat_user_tables, role and ACL rows)
+  pg_attribute, foreign keys x their columns, pg_stats, pg_stat_user_tables, role and ACL rows,
+  sequences x their owning columns)
   plus the sum of every table's pg_total_relation_size (sizes live in files, not the catalog),
   one connection, no Python work: the least any review can cost;
 - review: upkeep_pg_review's logic, every check, connection included;
-- access: upkeep_pg_access_review's logic, every check, connection included.
+- access: upkeep_pg_access_review's logic, every check, connection included;
+- health: upkeep_pg_health's logic (health_databases, as the module calls it), every check,
+  connection included.
 
-Every review run must have evaluated all its checks with none unknown, and the unindexed-FK
-check must have found the N/2 planted keys, so a run that skipped work cannot pass for a fast
-one. Results go to benchmarks/results/pg_catalog.json and a Markdown table on stdout.
+Every run must have evaluated all its checks with none unknown, the unindexed-FK check must
+have found the N/2 planted keys and the sequence check all N sequences, so a run that skipped
+work cannot pass for a fast one. Results go to benchmarks/results/pg_catalog.json and a Markdown
+table on stdout.
 
     .venv/bin/python benchmarks/pg_catalog.py [--sizes 1000,2500,5000] [--repeats 3]
 """
@@ -45,6 +49,7 @@ ansible.module_utils.__path__.append(str(REPO / "module_utils"))
 import psycopg  # noqa: E402
 
 from ansible.module_utils.upkeep.pg_access import ACCESS_CHECKS, access_review_databases  # noqa: E402
+from ansible.module_utils.upkeep.pg_health import CONCERN_IDS, health_databases  # noqa: E402
 from ansible.module_utils.upkeep.pg_review import REVIEW_CHECKS, review_databases  # noqa: E402
 from upkeep.sandbox.pgcluster import PgCluster  # noqa: E402
 
@@ -64,6 +69,9 @@ FLOOR_QUERIES = {
     "acl": """SELECT count(*) FROM pg_class c LEFT JOIN LATERAL aclexplode(c.relacl) a ON true
         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'""",
     "roles": "SELECT count(*) FROM pg_roles",
+    "sequences_x_columns": """SELECT count(*) FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
+        JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refobjsubid > 0
+        JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid""",
     # Sizes come from the files, not the catalog: any size report pays these stat() calls.
     "relation_sizes": """SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'""",
@@ -71,7 +79,7 @@ FLOOR_QUERIES = {
 
 
 def build(cluster: PgCluster, dbname: str, tables: int) -> float:
-    """Create ``dbname`` with ``tables`` tables and 2 x tables indexes; return seconds taken."""
+    """Create ``dbname`` with ``tables`` tables, 2 x tables indexes and tables sequences; return seconds taken."""
     began = time.perf_counter()
     with cluster.connect() as admin:
         admin.execute("CREATE DATABASE %s OWNER %s" % (dbname, ROLE))
@@ -81,10 +89,11 @@ def build(cluster: PgCluster, dbname: str, tables: int) -> float:
         for start in range(1, tables + 1, BATCH):
             end = min(tables, start + BATCH - 1)
             # Even tables reference their predecessor without an index: N/2 unindexed foreign keys.
+            # Identity keys give every table a sequence, as serial keys do in real schemas.
             conn.execute("""
                 DO $$ BEGIN
                   FOR i IN %d..%d LOOP
-                    EXECUTE format('CREATE TABLE t%%s (id bigint PRIMARY KEY, ref_id bigint %%s, val int, note text)',
+                    EXECUTE format('CREATE TABLE t%%s (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, ref_id bigint %%s, val int, note text)',
                                    i, CASE WHEN i %% 2 = 0 THEN format('REFERENCES t%%s (id)', i - 1) ELSE '' END);
                     EXECUTE format('CREATE INDEX t%%s_val_idx ON t%%s (val)', i, i);
                     EXECUTE format('INSERT INTO t%%s SELECT g, NULL, g, md5(g::text) FROM generate_series(1, 20) g', i);
@@ -103,12 +112,12 @@ def time_floor(cluster: PgCluster, dbname: str) -> tuple[float, dict]:
         return time.perf_counter() - began, counts
 
 
-def time_review(function, registry, params) -> tuple[float, list]:
+def time_review(function, check_ids, params) -> tuple[float, list]:
     began = time.perf_counter()
     checks = function(dict(params))
     elapsed = time.perf_counter() - began
     ids = sorted(c["id"] for c in checks)
-    assert ids == sorted("pg." + name for name in registry), ids
+    assert ids == sorted(check_ids), ids
     assert all(c["status"] != "unknown" for c in checks), [c["summary"] for c in checks if c["status"] == "unknown"]
     return elapsed, checks
 
@@ -145,7 +154,9 @@ def main() -> int:
         cluster.create_role_and_db(ROLE, PASSWORD, "bench")
         with cluster.connect() as admin:
             server_version = admin.execute("SHOW server_version").fetchone()[0]
-        params, built, timings = {}, {}, {tables: ([], [], []) for tables in sizes}
+        params, built, timings = {}, {}, {tables: ([], [], [], []) for tables in sizes}
+        review_ids = ["pg." + name for name in REVIEW_CHECKS]
+        access_ids = ["pg." + name for name in ACCESS_CHECKS]
         for tables in sizes:
             dbname = "bench_%d" % tables
             built[tables] = build(cluster, dbname, tables)
@@ -156,16 +167,18 @@ def main() -> int:
         for _ in range(args.repeats):
             for tables in sizes:
                 floor_s, counts = time_floor(cluster, params[tables]["database"])
-                review_s, review_checks = time_review(review_databases, REVIEW_CHECKS, params[tables])
-                access_s, access_checks = time_review(access_review_databases, ACCESS_CHECKS, params[tables])
-                for series, value in zip(timings[tables], (floor_s, review_s, access_s)):
+                review_s, review_checks = time_review(review_databases, review_ids, params[tables])
+                access_s, access_checks = time_review(access_review_databases, access_ids, params[tables])
+                health_s, health_checks = time_review(health_databases, CONCERN_IDS, params[tables])
+                for series, value in zip(timings[tables], (floor_s, review_s, access_s, health_s)):
                     series.append(value)
-                last[tables] = (counts, review_checks + access_checks)
+                last[tables] = (counts, review_checks + access_checks + health_checks)
         for tables in sizes:
             counts, checks = last[tables]
-            floors, reviews, accesses = timings[tables]
+            floors, reviews, accesses, healths = timings[tables]
             by_id = {c["id"]: c for c in checks}
             assert by_id["pg.unindexed_fks"]["metrics"]["findings"] == tables // 2, by_id["pg.unindexed_fks"]["summary"]
+            assert by_id["pg.sequences"]["metrics"]["sequences_checked"] == tables, by_id["pg.sequences"]["summary"]
             row = {
                 "tables": tables,
                 "indexes": counts["index_stats"],
@@ -173,11 +186,15 @@ def main() -> int:
                 "floor_ms": round(statistics.median(floors) * 1000, 1),
                 "review_ms": round(statistics.median(reviews) * 1000, 1),
                 "access_ms": round(statistics.median(accesses) * 1000, 1),
+                "health_ms": round(statistics.median(healths) * 1000, 1),
                 "check_ms": {c["id"]: c["duration_ms"] for c in checks},
                 "floor_counts": counts,
             }
             row["review_vs_floor"] = round(row["review_ms"] / row["floor_ms"], 2)
             row["access_vs_floor"] = round(row["access_ms"] / row["floor_ms"], 2)
+            row["health_vs_floor"] = round(row["health_ms"] / row["floor_ms"], 2)
+            for name in ("floor", "review", "access", "health"):
+                row["%s_ms_per_table" % name] = round(row["%s_ms" % name] / tables, 3)
             results.append(row)
             print("%d tables: %s" % (tables, json.dumps({k: v for k, v in row.items() if k not in ("check_ms", "floor_counts")})),
                   flush=True)
@@ -192,14 +209,16 @@ def main() -> int:
         record["scaling"] = {"objects_ratio": objects,
                              "review_ratio": round(large["review_ms"] / small["review_ms"], 2),
                              "access_ratio": round(large["access_ms"] / small["access_ms"], 2),
+                             "health_ratio": round(large["health_ms"] / small["health_ms"], 2),
                              "floor_ratio": round(large["floor_ms"] / small["floor_ms"], 2)}
     pathlib.Path(args.output).write_text(json.dumps(record, indent=2) + "\n")
-    print("\n| tables | indexes | floor (catalog counts) | review | × floor | access review | × floor |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n| tables | indexes | floor | per table | review | × floor | per table | access review | × floor"
+          " | health | × floor | per table |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in results:
-        print("| %d | %d | %.0f ms | %.0f ms | %.1f | %.0f ms | %.1f |" % (
-            row["tables"], row["indexes"], row["floor_ms"], row["review_ms"], row["review_vs_floor"],
-            row["access_ms"], row["access_vs_floor"]))
+        print("| {tables:,} | {indexes:,} | {floor_ms:,.0f} ms | {floor_ms_per_table:.2f} ms | {review_ms:,.0f} ms"
+              " | {review_vs_floor:.1f} | {review_ms_per_table:.2f} ms | {access_ms:,.0f} ms | {access_vs_floor:.1f}"
+              " | {health_ms:,.0f} ms | {health_vs_floor:.2f} | {health_ms_per_table:.3f} ms |".format(**row))
     if "scaling" in record:
         print("\nscaling %s" % json.dumps(record["scaling"]))
     return 0
