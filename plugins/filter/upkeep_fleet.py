@@ -8,7 +8,15 @@ Each item keeps the inventory host it came from so the report files its check th
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import os
+
+import ansible.module_utils
+
 DOCUMENTATION = ""
+
+_ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 
 def upkeep_fleet(hostvars, hosts, varname, keys=None):
@@ -39,6 +47,28 @@ def upkeep_fleet(hostvars, hosts, varname, keys=None):
     return items
 
 
+@functools.lru_cache(maxsize=None)
+def upkeep_module_item_keys(module, option):
+    """The suboption names of list option ``option`` of the project's module ``module``, read from
+    the module's own argument spec: what ``upkeep_fleet(..., keys)`` should keep for it. A hand
+    list in the role would drift from the module and silently drop a new option."""
+    # Controller-side plugins do not see ansible.cfg's module_utils path; the module imports it.
+    module_utils = os.path.join(_ROOT, "module_utils")
+    if module_utils not in ansible.module_utils.__path__:
+        ansible.module_utils.__path__.append(module_utils)
+    path = os.path.join(_ROOT, "library", "%s.py" % module)
+    spec = importlib.util.spec_from_file_location("upkeep_item_keys_%s" % module, path)
+    if spec is None or not os.path.isfile(path):
+        raise ValueError("upkeep_module_item_keys: no module %s in %s" % (module, os.path.dirname(path)))
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    argument_spec = loaded.argument_spec()
+    options = (argument_spec.get(option) or {}).get("options")
+    if not options:
+        raise ValueError("upkeep_module_item_keys: %s has no list option %r with suboptions" % (module, option))
+    return sorted(options)
+
+
 class FilterModule(object):
     def filters(self):
-        return {"upkeep_fleet": upkeep_fleet}
+        return {"upkeep_fleet": upkeep_fleet, "upkeep_module_item_keys": upkeep_module_item_keys}
