@@ -1,25 +1,38 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-"""upkeep_auth_audit: failed logins, brute force, credential stuffing and suspicious successes."""
+"""upkeep_auth_audit: failed logins, brute force, credential stuffing and suspicious successes, from
+auth logs and Supabase Auth's audit table, with new login countries when a GeoIP database is set."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
 module: upkeep_auth_audit
-short_description: Audit a host's auth logs for failed logins, brute force and a success after a burst of failures
+short_description: Audit logins (auth logs, Supabase Auth) for brute force, a success after failures, new countries
 description:
   - Reads sshd login lines from syslog-style auth logs (C(auth.log), C(secure); current, rotated and
-    gzip files by glob) and the application's auth events from JSON logs (event names configurable)
-    over the last O(window_days).
+    gzip files by glob), the application's auth events from JSON logs (event names configurable)
+    and, with O(database), the login rows of Supabase Auth's C(auth.audit_log_entries) over the last
+    O(window_days). All sources are merged into one stream, so a success recorded in the database
+    after a burst of failures in the sshd or app logs from the same IP is caught; the evidence
+    names the source of each event.
   - Emits C(auth.failed_logins) (failures, successes, invalid user names, top IPs and users),
     C(auth.brute_force) (an IP with O(brute_force_failures) failures within O(brute_force_window_s),
     or failures for O(stuffing_users) different users - credential stuffing; warning) and
     C(auth.compromise) (a successful login from an IP after O(burst_failures) failures from it within
     O(brute_force_window_s); critical, a possible compromise). Suspicious IPs come with their evidence.
+  - C(auth.audit_log) says whether the audit table was read; psycopg missing, a connection that
+    fails, the table absent or not readable make it C(unknown) with the reason, and the log sources
+    still report. GoTrue writes audit rows only for actions that happened (a wrong password leaves
+    no row), so the table contributes successes by default (O(database.failure_actions) is empty).
+  - With O(geoip_database) (local MaxMind-format C(.mmdb) files such as GeoLite2-Country and
+    GeoLite2-ASN), C(auth.new_sources) compares the countries and networks of successful logins
+    with those remembered in O(state_path) from earlier runs and warns about new ones. Without it
+    nothing about countries is claimed.
   - Addresses in O(allowlist) are counted but never flagged.
-  - Runs on the host (standard library only). Supabase's C(auth.audit_log_entries) and GeoIP lookups
-    are not part of this module.
+  - Runs on the host, standard library only (the C(.mmdb) reader is part of upkeep). psycopg is
+    needed only with O(database); O(mode=collect) on the controller plus O(collected) on the host
+    splits the database read from the log read (the upkeep_auth_audit role does that).
 version_added: "0.1.0"
 author: upkeep maintainers
 attributes:
@@ -29,11 +42,23 @@ attributes:
   diff_mode:
     support: none
 options:
+  mode:
+    description:
+      - C(audit) judges the events; C(collect) only reads the sources (typically just O(database), on a
+        machine with psycopg) and returns them as RV(collected) for an C(audit) run elsewhere.
+    type: str
+    choices: [audit, collect]
+    default: audit
+  collected:
+    description:
+      - The RV(collected) result of a O(mode=collect) run, merged with this run's own sources
+        (its source records become C(auth.audit_log) checks).
+    type: dict
   sources:
     description: The auth log sources.
     type: list
     elements: dict
-    required: true
+    default: []
     suboptions:
       name:
         description: Label of the source.
@@ -60,6 +85,84 @@ options:
         description: For C(json), event names that are successful logins (default common names such as C(login_success)).
         type: list
         elements: str
+  database:
+    description:
+      - The PostgreSQL database of Supabase Auth whose C(auth.audit_log_entries) is read (read-only
+        transaction, statement timeout, server-side cursor, at most O(database.max_events) rows, the
+        most recent kept). Connection options as in the other upkeep PostgreSQL modules; unset ones
+        come from libpq's environment (PGHOST, PGPASSFILE, ...).
+      - The role needs USAGE on schema C(auth) and SELECT on the table.
+    type: dict
+    suboptions:
+      name:
+        description: Name of this source in the evidence and the C(auth.audit_log) check's target.
+        type: str
+        default: supabase-auth
+      dsn:
+        description: libpq connection string or URI. Treated as a secret.
+        type: str
+      host:
+        description: Host name, IP address or unix socket directory.
+        type: str
+      port:
+        description: Port, 1-65535.
+        type: int
+      user:
+        description: Role.
+        type: str
+      password:
+        description: Password.
+        type: str
+      database:
+        description: Database name (C(postgres) on Supabase).
+        type: str
+      sslmode:
+        description: libpq sslmode.
+        type: str
+        choices: [disable, allow, prefer, require, verify-ca, verify-full]
+      sslrootcert:
+        description: CA bundle for verify-ca/verify-full.
+        type: path
+      connect_timeout_s:
+        description: Connect timeout in seconds (default 5).
+        type: int
+      passfile:
+        description: libpq password file (mode 0600).
+        type: path
+      application_name:
+        description: application_name reported to the server (default C(upkeep)).
+        type: str
+      success_actions:
+        description:
+          - Payload C(action) values that are successful logins. Default C(login) (every sign-in grant -
+            password, OTP, magic link, OAuth, SSO) and C(mfa_code_login); C(token_refreshed) is a session
+            renewing itself, not a login.
+        type: list
+        elements: str
+      failure_actions:
+        description:
+          - Payload C(action) values that are failed logins. Default none, since GoTrue does not audit
+            failures; list the action a fork or an auth hook writes for them.
+        type: list
+        elements: str
+      max_events:
+        description: Most rows read (the most recent are kept; the check says when the cap was hit). Default 5000.
+        type: int
+      statement_timeout_ms:
+        description: statement_timeout of the read (default 30000; the table has no index on created_at).
+        type: int
+  geoip_database:
+    description:
+      - Local MaxMind DB files (C(.mmdb)) on the machine that runs the audit - a Country or City database
+        gives countries, an ASN database networks. Enables C(auth.new_sources).
+    type: list
+    elements: path
+    default: []
+  state_path:
+    description:
+      - JSON file remembering the countries and networks of earlier runs (for C(auth.new_sources)). The
+        first run records a baseline; check mode reads it and writes nothing.
+    type: path
   window_days:
     description: Length of the window read, ending now.
     type: float
@@ -107,6 +210,40 @@ EXAMPLES = r"""
         success_events: [auth.login_succeeded]
     allowlist: [192.0.2.0/24]
   register: upkeep_auth_audit_result
+
+- name: Include Supabase Auth's audit table and new login countries (host with psycopg)
+  upkeep_auth_audit:
+    sources:
+      - name: sshd
+        format: syslog
+        paths: [/var/log/auth.log*]
+    database:
+      host: db.example.supabase.co
+      user: upkeep_monitor
+      password: "{{ vault_db_password }}"
+      database: postgres
+      sslmode: verify-full
+    geoip_database: [/var/lib/GeoIP/GeoLite2-Country.mmdb, /var/lib/GeoIP/GeoLite2-ASN.mmdb]
+    state_path: /var/lib/upkeep/auth-audit-state.json
+
+- name: Read the audit table on the controller (psycopg there) ...
+  upkeep_auth_audit:
+    mode: collect
+    database:
+      host: db.example.supabase.co
+      user: upkeep_monitor
+      password: "{{ vault_db_password }}"
+      database: postgres
+  delegate_to: localhost
+  register: upkeep_auth_audit_collected
+
+- name: ... and judge it with the host's logs on the host
+  upkeep_auth_audit:
+    sources:
+      - name: sshd
+        format: syslog
+        paths: [/var/log/auth.log*]
+    collected: "{{ upkeep_auth_audit_collected.collected }}"
 """
 
 RETURN = r"""
@@ -119,7 +256,10 @@ counts:
   returned: always
   type: dict
 checks:
-  description: C(auth.failed_logins), C(auth.brute_force), C(auth.compromise); all unknown when no auth log could be read.
+  description:
+    - C(auth.failed_logins), C(auth.brute_force), C(auth.compromise) (all unknown when no auth log and no audit
+      table could be read), one C(auth.audit_log) per database source, and C(auth.new_sources) with
+      O(geoip_database). None with O(mode=collect).
   returned: always
   type: list
   elements: dict
@@ -136,6 +276,8 @@ checks:
           allowlisted_failures.
         - auth.brute_force - brute_force_ips, credential_stuffing_ips.
         - auth.compromise - success_after_failures_ips.
+        - auth.audit_log - audit_log_events, audit_log_truncated (1 when O(database.max_events) was hit).
+        - auth.new_sources - new_sources, source_countries, source_networks, geoip_lookup_errors.
       type: dict
     findings:
       description: One per suspicious IP, with the evidence and what to do.
@@ -146,21 +288,39 @@ checks:
       type: list
       elements: dict
       returned: for auth.failed_logins when a log was read
+    events_by_source:
+      description: auth.failed_logins - per source name, the count of each event kind (fail, success, invalid_user).
+      type: dict
+      returned: for auth.failed_logins when a source was read
 suspicious_ips:
-  description: Flagged IPs with reasons (brute_force, credential_stuffing, success_after_failures) and evidence.
-  returned: always
+  description:
+    - Flagged IPs with reasons (brute_force, credential_stuffing, success_after_failures) and evidence, including
+      C(sources), C(failures_by_source) and the source of each success after failures.
+  returned: in audit mode
   type: list
   elements: dict
+collected:
+  description:
+    - With O(mode=collect), what was read - C(sources) (one record per database with C(status) ok or unknown and
+      the C(reason), never a password) and C(events) ([epoch, kind, ip, user, source]) - for O(collected).
+  returned: in collect mode
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.upkeep.auth_audit import audit, source_spec
+from ansible.module_utils.upkeep.auth_audit_db import database_spec
 from ansible.module_utils.upkeep.result import ParameterError, module_result
 
 
 def argument_spec():
     return dict(
-        sources=dict(type="list", elements="dict", required=True, options=source_spec()),
+        mode=dict(type="str", choices=["audit", "collect"], default="audit"),
+        collected=dict(type="dict"),
+        sources=dict(type="list", elements="dict", default=[], options=source_spec()),
+        database=dict(type="dict", options=database_spec()),
+        geoip_database=dict(type="list", elements="path", default=[]),
+        state_path=dict(type="path"),
         window_days=dict(type="float", default=7),
         allowlist=dict(type="list", elements="str", default=[]),
         brute_force_failures=dict(type="int", default=10),
@@ -175,10 +335,16 @@ def argument_spec():
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     try:
-        checks, extra = audit(module.params)
+        checks, extra = audit(module.params, check_mode=module.check_mode)
     except ParameterError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(**module_result(checks, **extra))
+    # The handed-over events are in the result already (collect run) or judged here: echoing them
+    # in the invocation would double the result's size (ansible-runner blanks results past ~700 kB).
+    collected = module.params.get("collected") or {}
+    args = dict(module.params, collected={"sources": collected.get("sources"),
+                                          "events": "%d events" % len(collected.get("events") or [])}
+                if collected else None)
+    module.exit_json(invocation={"module_args": args}, **module_result(checks, **extra))
 
 
 if __name__ == "__main__":

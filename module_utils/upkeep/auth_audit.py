@@ -1,16 +1,27 @@
 # -*- coding: utf-8 -*-
-"""upkeep_auth_audit's logic: failed and suspicious logins in a host's auth logs.
+"""upkeep_auth_audit's logic: failed and suspicious logins in a host's auth logs and, given a
+database, in Supabase Auth's ``auth.audit_log_entries`` (auth_audit_db).
 
-Reads sshd lines from syslog-style auth logs (auth.log, secure, journal exports) and application
-auth events from JSON logs, over the last ``window_days``, and returns in the check contract:
+Reads sshd lines from syslog-style auth logs (auth.log, secure, journal exports), application
+auth events from JSON logs and the audit table's login rows over the last ``window_days``, merges
+them into one event stream (each event keeps its source's name, and the evidence says which
+source saw what), and returns in the check contract:
 - ``auth.failed_logins``: failures, successes, invalid users, failures per IP and per user;
 - ``auth.brute_force``: IPs with N failures within T seconds (fail2ban's rule) or failures for
   many different users (credential stuffing), with the evidence;
 - ``auth.compromise``: a successful login from an IP right after a burst of failures from it
   (critical: the guess may have worked).
+- ``auth.audit_log``: whether the audit table was read (unknown with the reason otherwise; the
+  log sources still report);
+- ``auth.new_sources``: with a GeoIP database only, countries/networks of successful logins not
+  seen in earlier runs (auth_audit_geo).
 IPs and networks of the allowlist are counted but never flagged.
 
-Standard library only: shipped to managed hosts.
+``mode: collect`` reads the sources and returns the events (``collected``) instead of judging:
+the role reads the database on the controller that way and hands the events to the host's run
+(``collected`` input), so the detectors still see every source together.
+
+Standard library only: shipped to managed hosts (psycopg only when a database is configured).
 """
 
 from __future__ import annotations
@@ -21,12 +32,13 @@ import json
 import re
 import time
 
+from .auth_audit_db import FAIL, INVALID, SUCCESS, read_events, source_check
+from .auth_audit_geo import new_sources_check
 from .logs_files import FileReport, find_files, read_lines
 from .logs_formats import first_field, epoch_of, split_syslog
 from .logs_signatures import mask_secrets
 from .result import CRITICAL, OK, UNKNOWN, WARNING, ParameterError, Stopwatch, check, finding, judge, thresholds
 
-FAIL, SUCCESS, INVALID = "fail", "success", "invalid_user"
 AUTH_FORMATS = ("syslog", "json")
 DEFAULT_FAILURE_EVENTS = ["login_failed", "login_failure", "auth.login_failed", "auth.failed", "signin_failed",
                           "user_signin_failed", "authentication_failed"]
@@ -124,6 +136,26 @@ def allowlisted(ip, networks):
     return any(address in network for network in networks)
 
 
+def _collected(params):
+    """The source records and events handed over by a ``mode: collect`` run, validated."""
+    collected = params.get("collected")
+    if not collected:
+        return [], []
+    if not isinstance(collected, dict) or not isinstance(collected.get("events", []), list):
+        raise ParameterError("collected: must be the 'collected' result of a mode=collect run")
+    events = []
+    for index, event in enumerate(collected.get("events") or []):
+        try:
+            ts, kind, ip, user, source = event
+            events.append((float(ts), str(kind), str(ip), str(user), str(source)))
+        except (TypeError, ValueError):
+            raise ParameterError("collected.events[%d]: must be [epoch, kind, ip, user, source], got %r" % (index, event))
+        if kind not in (FAIL, SUCCESS, INVALID):
+            raise ParameterError("collected.events[%d]: unknown kind %r" % (index, kind))
+    sources = [s for s in collected.get("sources") or [] if isinstance(s, dict)]
+    return sources, events
+
+
 def _validate(params):
     sources = params.get("sources") or []
     for index, source in enumerate(sources):
@@ -142,7 +174,7 @@ def _validate(params):
 
 
 def collect_events(sources, window_start, now):
-    """Every auth event of the window from every source, and the files read."""
+    """Every auth event of the window from every log source, and the files read."""
     events, files = [], []
     for source in sources:
         for path in find_files(source["paths"], window_start):
@@ -175,15 +207,16 @@ def analyse(events, params, networks):
     per_ip = {}
     for ts, kind, ip, user, source in events:
         item = per_ip.setdefault(ip, {"ip": ip, "failures": [], "users": set(), "successes": [], "invalid_users": set(),
-                                      "sources": set()})
+                                      "sources": set(), "failures_by_source": {}})
         item["sources"].add(source)
         if kind == FAIL:
             item["failures"].append(ts)
             item["users"].add(user)
+            item["failures_by_source"][source] = item["failures_by_source"].get(source, 0) + 1
         elif kind == INVALID:
             item["invalid_users"].add(user)
         else:
-            item["successes"].append((ts, user))
+            item["successes"].append((ts, user, source))
     suspicious = []
     for ip, item in per_ip.items():
         if allowlisted(ip, networks) or not item["failures"]:
@@ -195,10 +228,10 @@ def analyse(events, params, networks):
         if len(item["users"]) >= params.get("stuffing_users", 5):
             reasons.append("credential_stuffing")
         compromised = []
-        for ts, user in item["successes"]:
+        for ts, user, source in item["successes"]:
             before = bisect.bisect_left(item["failures"], ts) - bisect.bisect_left(item["failures"], ts - span)
             if before >= params.get("burst_failures", 5):
-                compromised.append({"user": user, "at": int(ts), "failures_before": before})
+                compromised.append({"user": user, "at": int(ts), "failures_before": before, "source": source})
         if compromised:
             reasons.append("success_after_failures")
         if reasons:
@@ -207,7 +240,7 @@ def analyse(events, params, networks):
                 "burst_started_at": int(burst_start) if burst_start else None, "users_tried": len(item["users"]),
                 "users_sample": sorted(item["users"])[:10], "successes_after_failures": compromised[:5],
                 "first_failure_at": int(item["failures"][0]), "last_failure_at": int(item["failures"][-1]),
-                "sources": sorted(item["sources"])})
+                "sources": sorted(item["sources"]), "failures_by_source": item["failures_by_source"]})
     suspicious.sort(key=lambda s: ("success_after_failures" not in s["reasons"], -s["failures"], s["ip"]))
     return per_ip, suspicious
 
@@ -216,28 +249,55 @@ def _stamp(epoch):
     return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(epoch)) if epoch else "?"
 
 
-def audit(params, now=None):
+def audit(params, now=None, check_mode=False):
     """Run the audit for ``params`` (the module's options); returns (checks, extra result keys)."""
     sources = _validate(params)
     networks = parse_allowlist(params.get("allowlist"))
     now = time.time() if now is None else now
     days = float(params.get("window_days", 7))
-    target = ", ".join(s["name"] for s in sources) or "auth logs"
+    window_start = now - days * 86400
+    db_sources, db_events = _collected(params)
     with Stopwatch() as watch:
-        events, files = collect_events(sources, now - days * 86400, now)
-        per_ip, suspicious = analyse(events, params, networks)
-    if not any(f.lines for f in files):
+        events, files = collect_events(sources, window_start, now)
+        if params.get("database"):
+            record, rows = read_events(params["database"], window_start, now)
+            db_sources.append(record)
+            db_events.extend(rows)
+    if params.get("mode") == "collect":
+        return [], {"collected": {"sources": db_sources, "events": [list(e) for e in events + db_events]}}
+    events = sorted(events + [e for e in db_events if e[0] >= window_start], key=lambda event: event[0])
+    names = [s["name"] for s in sources] + [s.get("name", "database") for s in db_sources]
+    target = ", ".join(names) or "auth logs"
+    checks, extra = _judge(events, files, db_sources, params, networks, days, target, watch)
+    checks.extend(source_check(source, days) for source in db_sources)
+    geo = new_sources_check(events, params, lambda ip: allowlisted(ip, networks), now, check_mode)
+    if geo is not None:
+        checks.append(geo)
+    return checks, extra
+
+
+def _judge(events, files, db_sources, params, networks, days, target, watch):
+    """auth.failed_logins, auth.brute_force and auth.compromise over the merged events."""
+    if not any(f.lines for f in files) and not any(s.get("status") == OK for s in db_sources):
+        sources = params.get("sources") or []
         reason = "no readable auth log among %s" % ", ".join(p for s in sources for p in s["paths"]) if sources \
             else "no auth log sources configured"
+        if db_sources:
+            reason += " and the audit table was not read"
         checks = [check(cid, target, UNKNOWN, reason, duration_ms=watch.ms, files=[f.as_dict() for f in files[:20]])
                   for cid in ("auth.failed_logins", "auth.brute_force", "auth.compromise")]
         return checks, {"suspicious_ips": []}
+    per_ip, suspicious = analyse(events, params, networks)
     failures = [e for e in events if e[1] == FAIL]
     users, ips = {}, {}
     for event in failures:
         users[event[3]] = users.get(event[3], 0) + 1
         ips[event[2]] = ips.get(event[2], 0) + 1
     invalid = sorted({e[3] for e in events if e[1] == INVALID})
+    by_source = {}
+    for event in events:
+        counts = by_source.setdefault(event[4], {FAIL: 0, SUCCESS: 0, INVALID: 0})
+        counts[event[1]] += 1
     allowed_failures = sum(n for ip, n in ips.items() if allowlisted(ip, networks))
     top_ips = [{"ip": ip, "failures": n, "users": len(per_ip[ip]["users"]), "allowlisted": allowlisted(ip, networks)}
                for ip, n in sorted(ips.items(), key=lambda kv: (-kv[1], kv[0]))[:10]]
@@ -255,7 +315,8 @@ def audit(params, now=None):
         findings=[finding(status, "%d failed logins" % len(failures), target,
                           "Top IPs: %s" % ", ".join("%s (%d)" % (i["ip"], i["failures"]) for i in top_ips[:5]),
                           "Restrict SSH to keys and known networks; rate-limit the app's login.")] if status != OK else [],
-        top_ips=top_ips, top_users=top_users, invalid_users=invalid[:20], files=[f.as_dict() for f in files[:20]])]
+        top_ips=top_ips, top_users=top_users, invalid_users=invalid[:20], events_by_source=by_source,
+        files=[f.as_dict() for f in files[:20]])]
     attackers = [s for s in suspicious if set(s["reasons"]) & {"brute_force", "credential_stuffing"}]
     findings = [finding(WARNING, "%s from %s" % (" and ".join(r.replace("_", " ") for r in s["reasons"]
                                                               if r != "success_after_failures"), s["ip"]), s["ip"],
@@ -276,8 +337,11 @@ def audit(params, now=None):
         findings=findings, duration_ms=watch.ms))
     breached = [s for s in suspicious if "success_after_failures" in s["reasons"]]
     findings = [finding(CRITICAL, "Login succeeded from %s after a burst of failures" % s["ip"], s["ip"],
-                        "; ".join("user %s at %s after %d failures" % (c["user"], _stamp(c["at"]), c["failures_before"])
-                                  for c in s["successes_after_failures"]),
+                        "; ".join("user %s at %s (%s) after %d failures" % (c["user"], _stamp(c["at"]), c["source"],
+                                                                           c["failures_before"])
+                                  for c in s["successes_after_failures"])
+                        + "; failures seen by %s" % ", ".join("%s (%d)" % item
+                                                              for item in sorted(s["failures_by_source"].items())),
                         "Treat as a possible compromise: check the session, rotate the user's credentials, "
                         "block the address.") for s in breached[:20]]
     checks.append(check(

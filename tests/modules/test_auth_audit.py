@@ -1,16 +1,22 @@
 """upkeep_auth_audit and the upkeep_auth_audit role through real ansible-playbook runs on
-generated auth logs, with a Python that has only the standard library as the host's interpreter."""
+generated auth logs, Supabase Auth's audit table in a real PostgreSQL and real .mmdb files, with a
+Python that has only the standard library as the host's interpreter."""
 
 from __future__ import annotations
 
 import json
+import pathlib
 import sys
+import time
 
 import pytest
 
+from tests.support import mmdb_writer
 from tests.support.fixtures_logs import host_logs, stdlib_python  # noqa: F401 (fixtures)
+from tests.support.fixtures_pg import APP_PASSWORD, APP_ROLE, app_options
 from tests.support.playbook import run_tasks
 from upkeep.sandbox.extensions import logs as sandbox_logs
+from upkeep.sandbox.extensions import supabase_auth
 
 pytestmark = pytest.mark.slow
 
@@ -23,26 +29,79 @@ def _inventory(python, **host_vars):
         {"ansible_connection": "local", "ansible_python_interpreter": python}, **host_vars)}}}
 
 
-def test_module_finds_the_brute_force_and_the_success_after_it(host_logs, stdlib_python, tmp_path):
+def _geoip(directory):
+    """A GeoLite2-Country-shaped database: the office in AE, the brute-forcing address in RU."""
+    return str(mmdb_writer.write(pathlib.Path(directory) / "GeoLite2-Country.mmdb", [
+        ("192.0.2.0/24", mmdb_writer.country("AE", "United Arab Emirates", "AS")),
+        ("203.0.113.0/24", mmdb_writer.country("RU", "Russia"))]))
+
+
+def test_module_finds_the_brute_force_and_the_success_after_it(host_logs, stdlib_python, pg_app, tmp_path):
+    """On a bare Python: logs and GeoIP work, the database source is unknown (no psycopg), nothing fails."""
     variables = sandbox_logs.log_sources(str(host_logs))
+    state = tmp_path / "state" / "auth.json"
     task = {"name": AUDIT, "upkeep_auth_audit": {"sources": variables["upkeep_auth_audit_sources"],
-                                                 "allowlist": variables["upkeep_auth_audit_allowlist"]}}
-    run = run_tasks([task], inventory=_inventory(stdlib_python), tmp_path=tmp_path)
+                                                 "allowlist": variables["upkeep_auth_audit_allowlist"],
+                                                 "database": pg_app, "geoip_database": [_geoip(tmp_path)],
+                                                 "state_path": str(state)}}
+    run = run_tasks([task], inventory=_inventory(stdlib_python), tmp_path=tmp_path / "run")
     result = run.one(AUDIT)
     assert not result.failed, run.stdout[-3000:]
     statuses = {c["id"]: c["status"] for c in result.res["checks"]}
-    assert statuses == {"auth.failed_logins": "ok", "auth.brute_force": "warning", "auth.compromise": "critical"}
-    assert result.res["status"] == "critical" and result.res["changed"] is False
+    assert statuses == {"auth.failed_logins": "ok", "auth.brute_force": "warning", "auth.compromise": "critical",
+                        "auth.audit_log": "unknown", "auth.new_sources": "ok"}
+    audit_log = next(c for c in result.res["checks"] if c["id"] == "auth.audit_log")
+    assert "psycopg is not installed" in audit_log["summary"]
+    # The contract ranks unknown above critical: the unread source stays visible in the worst status.
+    assert result.res["status"] == "unknown" and result.res["changed"] is False
     assert result.res["suspicious_ips"][0]["ip"] == sandbox_logs.BRUTE_FORCE_IP
+    assert json.loads(state.read_text())["known"]  # baseline written by the bare interpreter
+    assert APP_PASSWORD not in run.stdout + json.dumps(result.res)
 
 
-def test_check_mode_runs_the_audit(host_logs, tmp_path):
+def test_check_mode_runs_the_audit_and_writes_no_state(host_logs, tmp_path):
     variables = sandbox_logs.log_sources(str(host_logs))
-    task = {"name": AUDIT, "upkeep_auth_audit": {"sources": variables["upkeep_auth_audit_sources"]}}
-    run = run_tasks([task], inventory=_inventory(sys.executable), check=True, tmp_path=tmp_path)
+    state = tmp_path / "auth.json"
+    task = {"name": AUDIT, "upkeep_auth_audit": {"sources": variables["upkeep_auth_audit_sources"],
+                                                 "geoip_database": [_geoip(tmp_path)], "state_path": str(state)}}
+    run = run_tasks([task], inventory=_inventory(sys.executable), check=True, tmp_path=tmp_path / "run")
     result = run.one(AUDIT)
     assert not result.failed and result.res["changed"] is False
-    assert {c["id"]: c["status"] for c in result.res["checks"]}["auth.compromise"] == "critical"
+    statuses = {c["id"]: c["status"] for c in result.res["checks"]}
+    assert statuses["auth.compromise"] == "critical" and statuses["auth.new_sources"] == "ok"
+    assert not state.exists()
+
+
+def test_module_merges_the_table_with_the_logs_and_hides_the_password(host_logs, pg_cluster, pg_database, tmp_path):
+    with pg_cluster.connect(pg_database) as conn:
+        supabase_auth.create_table(conn, reader=APP_ROLE)
+        supabase_auth.insert(conn, supabase_auth.story(time.time()))
+    variables = sandbox_logs.log_sources(str(host_logs))
+    task = {"name": AUDIT, "upkeep_auth_audit": {"sources": variables["upkeep_auth_audit_sources"],
+                                                 "allowlist": variables["upkeep_auth_audit_allowlist"],
+                                                 "database": app_options(pg_cluster, database=pg_database)}}
+    run = run_tasks([task], inventory=_inventory(sys.executable), tmp_path=tmp_path, verbosity=3)
+    result = run.one(AUDIT)
+    assert not result.failed, run.stdout[-3000:]
+    checks = {c["id"]: c for c in result.res["checks"]}
+    assert checks["auth.audit_log"]["status"] == "ok" and checks["auth.compromise"]["status"] == "critical"
+    assert "admin@almazahir.com at " in checks["auth.compromise"]["findings"][0]["detail"]
+    assert "(supabase-auth) after 15 failures" in checks["auth.compromise"]["findings"][0]["detail"]
+    assert checks["auth.failed_logins"]["events_by_source"]["supabase-auth"]["success"] > 20
+    assert APP_PASSWORD not in run.stdout + json.dumps(result.res)
+
+
+def test_table_absent_is_unknown_for_that_source_only(host_logs, pg_cluster, pg_database, tmp_path):
+    variables = sandbox_logs.log_sources(str(host_logs))
+    task = {"name": AUDIT, "upkeep_auth_audit": {"sources": variables["upkeep_auth_audit_sources"],
+                                                 "database": app_options(pg_cluster, database=pg_database)}}
+    run = run_tasks([task], inventory=_inventory(sys.executable), tmp_path=tmp_path)
+    result = run.one(AUDIT)
+    assert not result.failed, run.stdout[-3000:]
+    checks = {c["id"]: c for c in result.res["checks"]}
+    assert checks["auth.audit_log"]["status"] == "unknown"
+    assert "does not exist" in checks["auth.audit_log"]["summary"]
+    assert checks["auth.compromise"]["status"] == "critical" and checks["auth.brute_force"]["status"] == "warning"
 
 
 def test_bad_allowlist_fails_with_a_clear_message(tmp_path):
@@ -52,6 +111,40 @@ def test_bad_allowlist_fails_with_a_clear_message(tmp_path):
     result = run.one(AUDIT)
     assert result.failed and result.res["msg"] == "allowlist[1]: 'not-an-ip' is not an IP address or network"
     assert "Traceback (most recent call last)" not in run.stdout + json.dumps(result.res)
+
+
+def test_role_reads_the_table_on_the_controller_and_judges_it_with_the_host_logs(
+        host_logs, stdlib_python, pg_cluster, pg_database, tmp_path):
+    """The sandbox's story for real: the app host (a bare Python) has the logs with the app login
+    burst, the database has GoTrue's login from the same IP right after it; the role reads the table
+    on the controller (psycopg) and the host's run sees the compromise in the merged sources."""
+    with pg_cluster.connect(pg_database) as conn:
+        supabase_auth.create_table(conn, reader=APP_ROLE)
+        supabase_auth.insert(conn, supabase_auth.story(time.time()))
+    variables = sandbox_logs.log_sources(str(host_logs))
+    database = dict(app_options(pg_cluster, database=pg_database), name="supabase-auth")
+    playbook = tmp_path / "play.yml"
+    playbook.write_text("- hosts: all\n  gather_facts: false\n  roles: [upkeep_auth_audit]\n")
+    inventory = {"all": {"hosts": {"app-1": dict(
+        ansible_connection="local", ansible_python_interpreter=stdlib_python,
+        upkeep_auth_audit_sources=[s for s in variables["upkeep_auth_audit_sources"] if s["name"] == "app-auth"],
+        upkeep_auth_audit_allowlist=variables["upkeep_auth_audit_allowlist"], upkeep_auth_audit_database=database)}}}
+    run = run_tasks(None, inventory=inventory, playbook=playbook, tmp_path=tmp_path / "run", verbosity=3)
+    collected = run.one("Read Supabase Auth's audit log on the controller")
+    assert not collected.failed, run.stdout[-3000:]
+    result = run.one(ROLE_TASK)
+    assert not result.failed, run.stdout[-3000:]
+    checks = {c["id"]: c for c in result.res["checks"]}
+    assert checks["auth.audit_log"]["status"] == "ok" and checks["auth.audit_log"]["metrics"]["audit_log_events"] > 20
+    assert checks["auth.compromise"]["status"] == "critical"
+    suspect = next(s for s in result.res["suspicious_ips"] if s["ip"] == sandbox_logs.BRUTE_FORCE_IP)
+    assert suspect["failures_by_source"] == {"app-auth": 15}
+    assert [c["source"] for c in suspect["successes_after_failures"]] == ["supabase-auth"]
+    assert suspect["successes_after_failures"][0]["user"] == supabase_auth.COMPROMISED_USER
+    # The handed-over events are summarised, not echoed, in the host task's invocation.
+    assert result.res["invocation"]["module_args"]["collected"]["events"].endswith(" events")
+    artifacts = "".join(p.read_text(errors="replace") for p in pathlib.Path(run.artifacts_dir).rglob("*") if p.is_file())
+    assert APP_PASSWORD not in run.stdout + artifacts
 
 
 def test_role_audits_each_host(host_logs, tmp_path):
@@ -64,3 +157,4 @@ def test_role_audits_each_host(host_logs, tmp_path):
     result = run.one(ROLE_TASK)
     assert not result.failed, run.stdout[-3000:]
     assert {c["id"] for c in result.res["checks"]} == {"auth.failed_logins", "auth.brute_force", "auth.compromise"}
+    assert not run.for_task("Read Supabase Auth's audit log on the controller")[0].res.get("checks")  # skipped
