@@ -17,12 +17,14 @@ Standard library only: shipped to managed hosts.
 from __future__ import annotations
 
 import time
+from collections import Counter
 
-from .logs_files import FileReport, find_files, read_lines
-from .logs_formats import CONTINUATION, ERROR_LEVELS, FORMATS, parser_for
-from .logs_parallel import map_in_processes, merge_signatures, merge_stats, worth_parallel
+from .logs_combined_fast import CURRENT, OUTSIDE, BlockCounter
+from .logs_files import FileReport, find_files, read_blocks, read_lines, split_lines
+from .logs_formats import CONTINUATION, ERROR_LEVELS, FORMATS, TIME_UNITS, parse_combined, parser_for
+from .logs_parallel import map_in_processes, merge_signatures, merge_stats, plan_tasks, worth_parallel
 from .logs_quantile import DEFAULT_RELATIVE_ACCURACY, QuantileSketch
-from .logs_signatures import example_of, signature_key, template_of
+from .logs_signatures import cached_template_of, example_of, signature_key
 from .logs_state import classify, load_state, save_state, updated_state, write_json_atomic
 from .result import OK, UNKNOWN, WARNING, ParameterError, Stopwatch, check, finding, judge, thresholds, worst
 
@@ -104,9 +106,9 @@ def _add_signature(signatures, source_name, record, ts, current):
     message = record[4] or record[5] or ""
     if record[1] is not None:  # an access log line: the status is part of the signature, not a variable
         message = "%d %s" % (record[1], message)
-        template = "%d %s" % (record[1], template_of(record[4] or ""))
+        template = "%d %s" % (record[1], cached_template_of(record[4] or ""))
     else:
-        template = template_of(message)
+        template = cached_template_of(message)
     key = signature_key(source_name, template)
     entry = signatures.get(key)
     if entry is None:
@@ -135,12 +137,13 @@ def _remember_last(lines, last):
 
 
 def scan_source(source, stats, signatures, window_start, previous_start, now, workers=1):
-    """Read every file of ``source`` into ``stats`` and ``signatures`` (files on ``workers`` processes
-    when they are big enough to gain from it)."""
+    """Read every file of ``source`` into ``stats`` and ``signatures``, on ``workers`` processes
+    when the files are big enough to gain from it (big plain files are cut into byte ranges)."""
     paths = find_files(source["paths"], previous_start)
     if worth_parallel(paths, workers):
-        parts = map_in_processes(_scan_one_file, [(source, path, window_start, previous_start, now) for path in paths],
-                                 workers)
+        tasks = plan_tasks(paths, workers, splittable=source["format"] == "combined")
+        parts = None if len(tasks) < 2 else map_in_processes(_scan_one_task, [(source, path, byte_range, window_start, previous_start, now)
+                                                  for path, byte_range in tasks], workers)
         if parts is not None:
             for part_stats, part_signatures in parts:
                 merge_stats(stats, part_stats, UNPARSED_SAMPLES)
@@ -150,20 +153,71 @@ def scan_source(source, stats, signatures, window_start, previous_start, now, wo
         _scan_file(source, path, stats, signatures, window_start, previous_start, now)
 
 
-def _scan_one_file(task):
-    """Worker: one file of a source into fresh counters."""
-    source, path, window_start, previous_start, now = task
+def _scan_one_task(task):
+    """Worker: one file, or one byte range of a file, of a source into fresh counters."""
+    source, path, byte_range, window_start, previous_start, now = task
     stats, signatures = SourceStats(source), {}
-    _scan_file(source, path, stats, signatures, window_start, previous_start, now)
+    _scan_file(source, path, stats, signatures, window_start, previous_start, now, byte_range)
     return stats, signatures
 
 
-def _scan_file(source, path, stats, signatures, window_start, previous_start, now):
+def _scan_file(source, path, stats, signatures, window_start, previous_start, now, byte_range=None):
     report = FileReport(path)
     stats.files.append(report)
+    if source["format"] == "combined":
+        _scan_access_log(source, path, report, stats, signatures, window_start, previous_start, now, byte_range)
+        return
     last = [""]
     _consume(parser_for(source, now)(_remember_last(read_lines(path, report), last)), source, stats, signatures, path,
              report, last, window_start, previous_start, now)
+
+
+def _scan_access_log(source, path, report, stats, signatures, window_start, previous_start, now, byte_range):
+    """Access-log lines are independent of each other: each block is counted whole when it can be
+    (logs_combined_fast), else line by line, with the same figures either way."""
+    counter = BlockCounter(source, window_start, previous_start)
+    unit = source.get("request_time_unit") or "s"
+    durations = Counter()  # request-time text -> count: few distinct values, added to the sketch once
+    for block in read_blocks(path, report, byte_range):
+        tally = counter.count(block)
+        if tally is not None:
+            errors = list(parse_combined((line.decode("utf-8", "replace") for line in tally.error_lines), unit))
+            if all(record is not None and record[0] is not None for record in errors):
+                _add_tally(tally, errors, source, stats, signatures, report)
+                durations.update(tally.durations)
+                continue
+        last = [""]
+        _consume(parse_combined(_remember_last(split_lines(block, report), last), unit), source, stats, signatures,
+                 path, report, last, window_start, previous_start, now)
+    scale = TIME_UNITS[unit]
+    for text, count in durations.items():
+        stats.latency.add(float(text) * scale, count)
+
+
+def _add_tally(tally, errors, source, stats, signatures, report):
+    """Add a block counted whole (its 5xx lines parsed in ``errors``) as _consume would have."""
+    report.lines += tally.lines
+    if tally.region == OUTSIDE:
+        stats.outside += tally.lines
+        return
+    current = tally.region == CURRENT
+    for record in errors:
+        _add_signature(signatures, source["name"], record, record[0], current)
+    if not current:
+        stats.previous_entries += tally.lines
+        stats.previous_errors += len(errors)
+        return
+    stats.entries += tally.lines
+    for digit, count in tally.classes.items():
+        if not count:
+            continue
+        klass = "%sxx" % digit.decode("ascii")
+        stats.status_classes[klass] = stats.status_classes.get(klass, 0) + count
+        level = "error" if digit == b"5" else "warning" if digit == b"4" else "info"
+        stats.levels[level] = stats.levels.get(level, 0) + count
+    if errors:
+        stats.errors += len(errors)
+        stats.categories["5xx"] = stats.categories.get("5xx", 0) + len(errors)
 
 
 def _consume(items, source, stats, signatures, path, report, last, window_start, previous_start, now):

@@ -99,16 +99,64 @@ def _plain_chunks(handle, report):
         yield chunk
 
 
-def read_blocks(path, report):
+def _range_chunks(handle, start, end):
+    """Chunks of a plain file holding the lines that belong to bytes [start, end): those after
+    the first newline at or after start - 1, up to the first newline at or after end - 1. The
+    neighbouring range cuts at the same newline, so every line is read by exactly one range."""
+    position = 0
+    chunk = b""
+    if start:
+        handle.seek(start - 1)
+        position = start - 1
+        while True:
+            chunk = handle.read(CHUNK_BYTES)
+            if not chunk:
+                return
+            cut = chunk.find(b"\n")
+            if cut >= 0:
+                chunk, position = chunk[cut + 1:], position + cut + 1
+                break
+            position += len(chunk)
+        if position >= end:
+            return  # a line longer than the range: the range before holds it
+    while True:
+        if not chunk:
+            chunk = handle.read(CHUNK_BYTES)
+            if not chunk:
+                return
+        if position + len(chunk) >= end:
+            cut = chunk.find(b"\n", max(0, end - 1 - position))
+            if cut >= 0:
+                yield chunk[:cut + 1]
+                return
+        yield chunk
+        position += len(chunk)
+        chunk = b""
+
+
+def file_kind(path):
+    """"gzip", "binary" (NUL bytes near the start) or "plain"; None when it cannot be opened."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError:
+        return None
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    return "binary" if b"\x00" in head else "plain"
+
+
+def read_blocks(path, report, byte_range=None):
     """Yield blocks of complete lines (bytes, lines joined by newlines, no final newline) of
-    ``path``, gzip or plain, recording faults in ``report``.
+    ``path``, gzip or plain, recording faults in ``report``; with ``byte_range`` (start, end),
+    only the lines of a plain file that belong to that range (see _range_chunks).
 
     A run of more than MAX_LINE_BYTES without a newline is dropped (counted as one oversized
     line); a file whose first bytes hold NUL is treated as binary and skipped. Lines are not
     counted here: the consumer does, since it may drop oversized lines inside a block.
     """
     try:
-        compressed = _is_gzip(path)
+        compressed = byte_range is None and _is_gzip(path)
         handle = open(path, "rb")
     except OSError as exc:
         report.problem = "unreadable: %s" % (exc.strerror or exc)
@@ -116,8 +164,12 @@ def read_blocks(path, report):
     with handle:
         carry = b""
         dropping = False
-        first = True
-        chunks = _gzip_chunks(handle, report) if compressed else _plain_chunks(handle, report)
+        # The binary sniff looks at the start of the file, which only the first range holds.
+        first = byte_range is None or byte_range[0] == 0
+        if byte_range is not None:
+            chunks = _range_chunks(handle, *byte_range)
+        else:
+            chunks = _gzip_chunks(handle, report) if compressed else _plain_chunks(handle, report)
         while True:
             try:
                 chunk = next(chunks, b"")
@@ -139,7 +191,8 @@ def read_blocks(path, report):
                         report.oversized += 1
                     dropping, carry = True, b""
                 continue
-            block = carry + chunk[:end]
+            # One copy of the chunk, not two (a slice of bytes is a copy; of a memoryview it is not).
+            block = carry + memoryview(chunk)[:end] if carry else chunk[:end]
             carry = chunk[end + 1:]
             if dropping:  # the first line is the tail of a line already counted as oversized
                 cut = block.find(b"\n")

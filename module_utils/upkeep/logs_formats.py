@@ -137,6 +137,7 @@ class ClfClock(object):
 # alternation, which matters on the hottest path of the module.
 _COMBINED_RE = re.compile(r'\S+ \S+ \S+ \[([^\]]+)\] "([^"\\]*(?:\\.[^"\\]*)*)" (\d{3}) ')
 _REQUEST_TIME_RE = re.compile(r'(?<![\w])(?:rt|request_time)="?([0-9]+(?:\.[0-9]+)?)')
+_BARE_TIME_RE = re.compile(r' ([0-9]+(?:\.[0-9]+)?)')
 TIME_UNITS = {"s": 1000.0, "ms": 1.0, "us": 0.001}
 
 
@@ -160,13 +161,14 @@ def parse_combined(lines, request_time_unit="s"):
         keyed = _REQUEST_TIME_RE.search(line, match.end()) if "rt=" in line else None
         if keyed:
             duration = float(keyed.group(1)) * scale
-        # Otherwise a request time is a bare last field after the quoted referer and user agent;
-        # a common-format line ends at the size.
-        elif not line.endswith('"') and line.find('"', match.end()) > 0:
-            try:
-                duration = float(line.rsplit(" ", 1)[-1]) * scale
-            except ValueError:
-                duration = None
+        # Otherwise a request time is a bare number after the quoted referer and user agent,
+        # ending the line (nginx's "$http_user_agent" $request_time); a common-format line ends
+        # at the size. logs_combined_fast reads it by the same definition.
+        else:
+            last_quote = line.rfind('"')
+            bare = _BARE_TIME_RE.fullmatch(line, last_quote + 1) if last_quote >= match.end() else None
+            if bare:
+                duration = float(bare.group(1)) * scale
         parts = request.split(" ", 2)
         method, path = (parts[0], parts[1]) if len(parts) >= 2 else ("-", request)
         if "?" in path:

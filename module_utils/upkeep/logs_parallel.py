@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 """Scanning the files of a source on several cores, and merging what the workers counted.
 
-A week of logs is usually several files (the current one and its rotations); each is scanned by
-its own process (fork: nothing to re-import on the host) and the partial counters are merged in
-file order, which gives the numbers a serial scan gives (a test holds them to it). Anything
-that keeps processes from starting falls back to the serial scan.
+A week of logs is usually several files (the current one and its rotations), and the current
+one is often most of the bytes: files are scanned by worker processes (fork: nothing to
+re-import on the host), a big plain file as several byte ranges, and the partial counters are
+merged in file order, which gives the numbers a serial scan gives (a test holds them to it).
+Anything that keeps processes from starting falls back to the serial scan.
 
 Standard library only: shipped to managed hosts.
 """
@@ -14,20 +15,44 @@ from __future__ import annotations
 import multiprocessing
 import os
 
+from .logs_files import file_kind
+
 # Below this many bytes a second process costs more than it saves.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 
 
+# A plain file bigger than this is cut into byte ranges of about this size, so one big file
+# (the usual access.log) keeps every worker busy and a slow range cannot hold up the others.
+RANGE_BYTES = 64 * 1024 * 1024
+
+
+def _size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
 def worth_parallel(paths, workers):
-    if workers < 2 or len(paths) < 2 or (os.cpu_count() or 1) < 2:
+    if workers < 2 or (os.cpu_count() or 1) < 2:
         return False
-    total = 0
+    return sum(_size(path) for path in paths) >= PARALLEL_MIN_BYTES
+
+
+def plan_tasks(paths, workers, splittable):
+    """``(path, byte_range or None)`` in file order: with ``splittable`` (a format whose every line
+    is an entry of its own), a big plain file as consecutive ranges of about RANGE_BYTES (at least
+    one per worker); anything else (gzip, binary, small, multi-line formats) whole."""
+    tasks = []
     for path in paths:
-        try:
-            total += os.path.getsize(path)
-        except OSError:
-            pass
-    return total >= PARALLEL_MIN_BYTES
+        size = _size(path)
+        if not splittable or size < PARALLEL_MIN_BYTES or file_kind(path) != "plain":
+            tasks.append((path, None))
+            continue
+        count = max(workers, -(-size // RANGE_BYTES))
+        bounds = [size * index // count for index in range(count + 1)]
+        tasks.extend((path, (bounds[index], bounds[index + 1])) for index in range(count))
+    return tasks
 
 
 def map_in_processes(function, tasks, workers):
@@ -50,7 +75,14 @@ def merge_stats(into, part, sample_limit):
         for key, value in getattr(part, name).items():
             counts[key] = counts.get(key, 0) + value
     into.unparsed_samples.extend(part.unparsed_samples[:max(0, sample_limit - len(into.unparsed_samples))])
-    into.files.extend(part.files)
+    for report in part.files:
+        mine = into.files[-1] if into.files else None
+        if mine is not None and mine.path == report.path:  # the next range of the same file
+            mine.lines += report.lines
+            mine.oversized += report.oversized
+            mine.problem = mine.problem or report.problem
+        else:
+            into.files.append(report)
     into.latency.merge(part.latency)
 
 

@@ -39,22 +39,22 @@ class QuantileSketch(object):
         self.min = None
         self.max = None
 
-    def add(self, value):
-        """Count one non-negative value; negative and non-finite values are ignored."""
-        if not value >= 0 or value == float("inf"):
+    def add(self, value, count=1):
+        """Count a non-negative value ``count`` times; negative and non-finite values are ignored."""
+        if not value >= 0 or value == float("inf") or count < 1:
             return
-        self.count += 1
-        self.total += value
+        self.count += count
+        self.total += value * count
         if self.min is None or value < self.min:
             self.min = value
         if self.max is None or value > self.max:
             self.max = value
         if value < MIN_INDEXABLE:
-            self._zeros += 1
+            self._zeros += count
             return
         index = int(math.ceil(math.log(value) / self._log_gamma))
         buckets = self._buckets
-        buckets[index] = buckets.get(index, 0) + 1
+        buckets[index] = buckets.get(index, 0) + count
 
     def merge(self, other):
         """Add another sketch's counts (same accuracy), e.g. from a second worker."""

@@ -1,0 +1,191 @@
+"""The access-log block path (logs_combined_fast) against the line parser, on the same files.
+
+The line parser is the reference: each test scans a file once as shipped and once with the
+block path switched off (BlockCounter.count answering "not this block", which sends every block
+to the line parser), and the checks must be identical. Small read chunks give many blocks, so
+clean blocks take the block path (a spy counts them: a test where it never ran proves nothing)
+and blocks with odd lines fall back beside them.
+"""
+
+from __future__ import annotations
+
+import calendar
+import random
+import time
+
+import pytest
+
+from ansible.module_utils.upkeep import logs_combined_fast, logs_files
+from ansible.module_utils.upkeep.logs import scan_logs
+from ansible.module_utils.upkeep.logs_files import FileReport, read_blocks
+
+NOW = calendar.timegm((2026, 11, 28, 12, 0, 0))
+DAY = 86400
+ROUTES = ["/", "/products/%d", "/api/products/%d", "/api/leads", "/api/health", "/static/%d.js"]
+
+
+def _params(path, **source):
+    return {"sources": [dict({"name": "web", "format": "combined", "paths": [str(path)]}, **source)],
+            "window_days": 7, "top_n": 10, "spike_factor": 3.0, "spike_min_count": 10, "state_path": None,
+            "report_path": None, "max_state_signatures": 5000}
+
+
+def _stamp(ts, zone="+0000"):
+    sign = 1 if zone[0] == "+" else -1
+    local = ts + sign * (int(zone[1:3]) * 3600 + int(zone[3:5]) * 60)
+    return time.strftime("%d/%b/%Y:%H:%M:%S ", time.gmtime(local)) + zone
+
+
+def _line(rng, ts, zone="+0000", odd=None):
+    status = rng.choice([200] * 30 + [301, 304, 404, 429, 500, 502, 503])
+    route = rng.choice(ROUTES)
+    route = route % rng.randint(1, 50) if "%d" in route else route
+    tail = " %.3f" % rng.lognormvariate(-2.5, 0.8)
+    request = "GET %s HTTP/1.1" % route
+    if odd == "upstream":
+        tail += " 0.%03d" % rng.randint(0, 999)
+    elif odd == "keyed":
+        tail = " rt=%.3f urt=\"0.010\"" % rng.random()
+    elif odd == "no_time":
+        tail = ""
+    elif odd == "dash_time":
+        tail = " -"
+    elif odd == "escaped":
+        request = 'GET /api/a\\"b HTTP/1.1'
+    elif odd == "no_method":
+        request = "/api/leads"
+    elif odd == "garbage":
+        return "\x16\x03\x01 scanner junk %d" % rng.randint(0, 9)
+    elif odd == "crlf":
+        tail += "\r"
+    elif odd == "status_600":
+        status = 600
+    line = '203.0.113.%d - - [%s] "%s" %d %d "-" "Mozilla/5.0"%s' % (
+        rng.randint(1, 254), _stamp(ts, zone), request, status, rng.randint(10, 5000), tail)
+    return line
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """4 KiB reads: a few dozen lines a block."""
+    monkeypatch.setattr(logs_files, "CHUNK_BYTES", 4096)
+
+
+@pytest.fixture
+def block_path_runs(monkeypatch):
+    """Counts the blocks the block path counted (a spy: the real method runs)."""
+    counted = []
+    original = logs_combined_fast.BlockCounter.count
+
+    def spy(self, block):
+        tally = original(self, block)
+        if tally is not None:
+            counted.append(tally.region)
+        return tally
+
+    monkeypatch.setattr(logs_combined_fast.BlockCounter, "count", spy)
+    return counted
+
+
+def _without_block_path(params, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(logs_combined_fast.BlockCounter, "count", lambda self, block: None)
+        return _strip(scan_logs(params, now=NOW)[0])
+
+
+def _strip(checks):
+    return [{k: v for k, v in c.items() if k != "duration_ms"} for c in checks]
+
+
+def _write(path, lines):
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_every_window_and_boundary_gives_the_line_parsers_figures(tmp_path, small_blocks, block_path_runs,
+                                                                  monkeypatch):
+    """Three weeks of traffic: blocks older than both windows, in the previous window, in the
+    current one, and the blocks holding each boundary."""
+    rng = random.Random(7)
+    start = NOW - 20 * DAY
+    log = tmp_path / "access.log"
+    _write(log, [_line(rng, start + i * 90) for i in range(20 * DAY // 90)])
+    params = _params(log, latency_path_prefix="/api/")
+    fast = _strip(scan_logs(params, now=NOW)[0])
+    assert {"current", "previous", "outside"} <= set(block_path_runs)
+    assert fast == _without_block_path(params, monkeypatch)
+    assert fast[0]["metrics"]["requests"] == 7 * DAY // 90 and fast[0]["metrics"]["errors"] > 0
+
+
+@pytest.mark.parametrize("odd", ["upstream", "keyed", "no_time", "dash_time", "escaped", "no_method", "garbage",
+                                 "crlf", "status_600"])
+@pytest.mark.parametrize("prefix", [None, "/api/"])
+def test_odd_lines_among_ordinary_ones_give_the_line_parsers_figures(tmp_path, small_blocks, block_path_runs,
+                                                                     monkeypatch, odd, prefix):
+    rng = random.Random(hash(odd) % 1000)
+    lines = []
+    for i in range(3000):
+        lines.append(_line(rng, NOW - 2 * DAY + i * 20, odd=odd if rng.random() < 0.01 else None))
+    log = tmp_path / "access.log"
+    _write(log, lines)
+    params = _params(log, latency_path_prefix=prefix)
+    fast = _strip(scan_logs(params, now=NOW)[0])
+    assert block_path_runs, "some blocks had only ordinary lines"
+    assert fast == _without_block_path(params, monkeypatch)
+
+
+def test_zones_hours_out_of_order_and_sparse_blocks(tmp_path, small_blocks, block_path_runs, monkeypatch):
+    rng = random.Random(3)
+    lines = [_line(rng, NOW - 3 * DAY + i * 11, zone="-0700") for i in range(1500)]
+    lines += [_line(rng, NOW - DAY + i * 11, zone="+0530") for i in range(1500)]
+    lines[700], lines[1200] = lines[1200], lines[700]  # an hour out of order inside a block
+    lines += [_line(rng, NOW - DAY + i * 4 * 3600) for i in range(6)]  # days in a block
+    log = tmp_path / "access.log"
+    _write(log, lines)
+    params = _params(log)
+    fast = _strip(scan_logs(params, now=NOW)[0])
+    assert block_path_runs
+    assert fast == _without_block_path(params, monkeypatch)
+
+
+def test_property_block_path_equals_line_parser(tmp_path_factory, monkeypatch):
+    hypothesis = pytest.importorskip("hypothesis")
+    strategies = hypothesis.strategies
+    odd_kinds = [None] * 8 + ["upstream", "keyed", "no_time", "escaped", "garbage", "crlf", "no_method"]
+    monkeypatch.setattr(logs_files, "CHUNK_BYTES", 2048)
+
+    @hypothesis.settings(max_examples=40, deadline=None)
+    @hypothesis.given(strategies.integers(0, 2 ** 32), strategies.integers(1, 600), strategies.integers(1, 4000),
+                      strategies.sampled_from([None, "/api/"]), strategies.sampled_from(["s", "ms"]))
+    def same(seed, count, step, prefix, unit):
+        rng = random.Random(seed)
+        start = NOW - rng.randint(0, 16 * DAY)
+        lines = [_line(rng, start + i * step + rng.randint(-5, 5), odd=rng.choice(odd_kinds)) for i in range(count)]
+        log = tmp_path_factory.mktemp("prop") / "access.log"
+        _write(log, lines)
+        params = _params(log, latency_path_prefix=prefix, request_time_unit=unit)
+        assert _strip(scan_logs(params, now=NOW)[0]) == _without_block_path(params, monkeypatch)
+
+    same()
+
+
+def test_byte_ranges_read_every_line_exactly_once(tmp_path):
+    rng = random.Random(11)
+    lines = [("x" * rng.choice([0, 1, 5, 40, 300, 5000])) + str(i) for i in range(2000)]
+    data = "\n".join(lines).encode()
+    log = tmp_path / "access.log"
+    log.write_bytes(data)
+    for cuts in ([0, len(data)], sorted({0, len(data)} | {rng.randrange(1, len(data)) for _ in range(9)}),
+                 list(range(0, len(data), 997)) + [len(data)]):
+        seen = []
+        for start, end in zip(cuts, cuts[1:]):
+            for block in read_blocks(str(log), FileReport(str(log)), (start, end)):
+                seen.extend(block.decode().split("\n"))
+        assert seen == lines, cuts
+
+
+def test_oversized_lines_are_found_in_jumps():
+    limit = logs_files.MAX_LINE_BYTES
+    assert not logs_combined_fast._has_oversized_line(b"a" * limit + b"\n" + b"b" * limit)
+    assert logs_combined_fast._has_oversized_line(b"a\n" + b"b" * (limit + 1) + b"\nc")
+    assert logs_combined_fast._has_oversized_line(b"a\n" + b"b" * (limit + 1))
+    assert not logs_combined_fast._has_oversized_line(b"short\nlines\n" * 20000)
