@@ -13,8 +13,9 @@ line parser would read the same way:
 
 - one ``HTTP/x.y" NNN `` request end with a status from 100 to 599 per line;
 - one ``[dd/Mon/yyyy:HH:`` timestamp per line, in the hours from the block's first line to its
-  last, all with the first line's zone;
-- all those hours on the same side of the window boundaries (current, previous or older);
+  last (the first and last in the same zone);
+- all those hours on the same side of the window boundaries (current, previous or older), with
+  room for any zone, or, near a boundary, every line in the first line's zone;
 - no CR, no backslash-escaped quote, no keyed request time (``rt=``), no line longer than the
   reader's limit.
 
@@ -52,6 +53,8 @@ _SERVER_ERROR_RE = re.compile(rb'" 5\d\d ')
 _TAIL = rb'[^\n]*" ([0-9]+(?:\.[0-9]+)?)(?:\n|\Z)'
 # More hours than this between a block's first and last line: a sparse log, line by line is cheap.
 MAX_HOURS_PER_BLOCK = 72
+# UTC-12:00 to UTC+14:00: how far apart two zones' readings of the same moment can be.
+ZONE_SPREAD_S = 26 * 3600
 
 
 class BlockTally(object):
@@ -114,31 +117,39 @@ class BlockCounter(object):
         if first is None or last is None or first.group(5, 6, 7) != last.group(5, 6, 7):
             return None
         zone = first.group(5, 6, 7)
-        if block.count(b" %s%s%s] \"" % zone) != lines:
-            return None
         offset = (int(zone[1]) * 3600 + int(zone[2]) * 60) * (-1 if zone[0] == b"-" else 1)
         start, end = _hour_epoch(first, offset), _hour_epoch(last, offset)
         if start is None or end is None or end < start or (end - start) // 3600 >= MAX_HOURS_PER_BLOCK:
             return None
-        seen = 0
-        regions = set()
+        hours = []
         for hour in range(start, end + 1, 3600):
             found = block.count(_hour_key(hour + offset))
             if found:
-                seen += found
-                regions.add(self._hour_region(hour))
-        if seen != lines or len(regions) != 1 or None in regions:
-            return None
-        return regions.pop()
+                hours.append(hour)
+                lines -= found
+        if lines:
+            return None  # a line without one of these hours, or one holding two
+        # A line in another zone than the first one's has its hour key shifted by the difference
+        # of the zones: far enough from both window boundaries that cannot change its side, and
+        # only nearer than that are the zones counted (a second pass over the block).
+        region = self._same_side(hours, ZONE_SPREAD_S)
+        if region is None and block.count(b" %s%s%s] \"" % zone) == block.count(b"\n") + 1:
+            region = self._same_side(hours, 0)
+        return region
 
-    def _hour_region(self, hour):
-        if hour >= self.window_start:
+    def _same_side(self, hours, slack):
+        """The side of the window boundaries that every hour, widened by ``slack`` seconds, is on."""
+        regions = {self._hour_region(hour - slack, 3600 + 2 * slack) for hour in hours}
+        return regions.pop() if len(regions) == 1 else None
+
+    def _hour_region(self, start, length):
+        if start >= self.window_start:
             return CURRENT
-        if hour >= self.previous_start and hour + 3600 <= self.window_start:
+        if start >= self.previous_start and start + length <= self.window_start:
             return PREVIOUS
-        if hour + 3600 <= self.previous_start:
+        if start + length <= self.previous_start:
             return OUTSIDE
-        return None  # the hour holds a boundary: its lines fall on both sides
+        return None  # the span holds a boundary: its lines may fall on both sides
 
 
 def _hour_epoch(match, offset):

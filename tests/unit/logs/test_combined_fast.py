@@ -147,6 +147,36 @@ def test_zones_hours_out_of_order_and_sparse_blocks(tmp_path, small_blocks, bloc
     assert fast == _without_block_path(params, monkeypatch)
 
 
+def test_writers_in_different_zones_around_each_boundary(tmp_path, small_blocks, block_path_runs, monkeypatch):
+    """Lines of one file stamped in two zones (two servers logging to one place), across both
+    window boundaries and far from them: the block path may skip the zone test only where no
+    zone could move a line across a boundary."""
+    rng = random.Random(5)
+    zones = ["+0000"] * 18 + ["+0030", "-0045"]  # hour keys of the others shifted within reach
+    lines = [_line(rng, NOW - 15 * DAY + i * 60, zone=rng.choice(zones)) for i in range(15 * DAY // 60)]
+    log = tmp_path / "access.log"
+    _write(log, lines)
+    params = _params(log)
+    fast = _strip(scan_logs(params, now=NOW)[0])
+    assert {"current", "previous"} <= set(block_path_runs)
+    assert fast == _without_block_path(params, monkeypatch)
+
+
+def test_a_line_from_another_zone_is_not_moved_across_the_boundary(tmp_path, monkeypatch):
+    """The case the zone test exists for: every hour key of the block reads "after the window
+    start", but one line, logged in +0030 ten minutes before the start, is before it."""
+    rng = random.Random(9)
+    start = NOW - 7 * DAY
+    lines = [_line(rng, start + 300 + i) for i in range(200)]
+    lines.insert(100, _line(rng, start - 600, zone="+0030"))
+    log = tmp_path / "access.log"
+    _write(log, lines)
+    params = _params(log)
+    fast = _strip(scan_logs(params, now=NOW)[0])
+    assert fast == _without_block_path(params, monkeypatch)
+    assert fast[0]["metrics"]["requests"] == 200
+
+
 def test_property_block_path_equals_line_parser(tmp_path_factory, monkeypatch):
     hypothesis = pytest.importorskip("hypothesis")
     strategies = hypothesis.strategies
