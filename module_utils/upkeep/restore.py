@@ -165,6 +165,12 @@ def _restore_and_verify(backup, server, source=None, jobs=2, keep=False, target_
                                  host=inventory_host, backup_kind=resolved["kind"], scratch_database=outcome["scratch_database"])
         return outcome
 
+    algorithm = (manifest or {}).get("content", {}).get("checksum_algorithm", "sum-hash64/1")
+    if manifest and algorithm not in backup_manifest.SUPPORTED_CHECKSUM_ALGORITHMS:
+        return result(UNKNOWN, "cannot verify %s: its checksum algorithm %s is unknown to this upkeep (it knows %s)" % (
+            label, algorithm, ", ".join(backup_manifest.SUPPORTED_CHECKSUM_ALGORITHMS)), [finding(
+                WARNING, "Backup made by a newer upkeep; content not verified", resolved["dump_path"], "",
+                "Verify it with the upkeep version that made it, or upgrade upkeep here.")])
     fmt = resolved["format"]
     key = None
     if fmt == "encrypted" or (manifest and manifest.get("encryption")):

@@ -29,10 +29,10 @@ def test_cycle_proves_equality_and_leaves_the_source_untouched(source_db, restor
     details = _backup(source_db, tmp_path)
     manifest = backup_manifest.read_manifest(details["manifest_path"])
     assert manifest["content"]["tables"]["public.leads"]["rows"] == 2000
-    # json has no hash function and an enum hashes its OID (a restore changes it): those tables
-    # hash the row text; plain types hash the values.
+    # Every table hashes per column (json, enum, arrays by their text: see test_checksum.py).
     methods = {name: t["method"] for name, t in manifest["content"]["tables"].items()}
-    assert methods == {"public.products": "text", "public.leads": "text", "public.categories": "record"}
+    assert methods == {"public.products": "columns", "public.leads": "columns", "public.categories": "columns"}
+    assert manifest["content"]["checksum_algorithm"] == "sum-hash64/2"
     assert manifest["content"]["sequences"]["public.leads_id_seq"] == {"last_value": 2000, "is_called": True}
     assert "view public.open_leads" in manifest["content"]["schema"]["objects"]
     assert oct(os.stat(details["dump_path"]).st_mode & 0o777) == "0o600"
