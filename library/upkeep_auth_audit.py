@@ -53,6 +53,10 @@ options:
     description:
       - The RV(collected) result of a O(mode=collect) run, merged with this run's own sources
         (its source records become C(auth.audit_log) checks).
+      - Two optional keys, set by the role when several hosts share one database - C(report_sources) (bool,
+        default true; false leaves the C(auth.audit_log) check to another host while the events are still
+        judged here) and C(shared_by) (the hosts sharing the read, copied into C(auth.audit_log)).
+      - Neither the events nor the e-mail addresses and IPs in them are echoed in the invocation or in an error.
     type: dict
   sources:
     description: The auth log sources.
@@ -149,12 +153,17 @@ options:
         description: Most rows read (the most recent are kept; the check says when the cap was hit). Default 5000.
         type: int
       statement_timeout_ms:
-        description: statement_timeout of the read (default 30000; the table has no index on created_at).
+        description:
+          - statement_timeout of the read (default 30000; the table has no index on created_at), sent at
+            connection start and again with C(SET LOCAL) (poolers may drop startup options).
+          - The client gives up on a round trip that gets no answer within this plus 1000 ms.
         type: int
   geoip_database:
     description:
       - Local MaxMind DB files (C(.mmdb)) on the machine that runs the audit - a Country or City database
         gives countries, an ASN database networks. Enables C(auth.new_sources).
+      - Any other type (ISP, Anonymous-IP, ...), an unreadable or corrupt file, or a failed lookup makes
+        C(auth.new_sources) C(unknown) with the reason; the other checks still report.
     type: list
     elements: path
     default: []
@@ -334,16 +343,17 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    # The handed-over events are in the result already (collect run) or judged here: echoing them
+    # in the invocation would double the result's size (ansible-runner blanks results past ~700 kB)
+    # and put every login's e-mail address and IP in the task output. On failure too.
+    collected = module.params.get("collected") or {}
+    events = collected.get("events") or []
+    args = dict(module.params, collected=dict(collected, events="%d events" % len(events) if isinstance(events, list)
+                                              else "not a list") if collected else None)
     try:
         checks, extra = audit(module.params, check_mode=module.check_mode)
     except ParameterError as exc:
-        module.fail_json(msg=str(exc))
-    # The handed-over events are in the result already (collect run) or judged here: echoing them
-    # in the invocation would double the result's size (ansible-runner blanks results past ~700 kB).
-    collected = module.params.get("collected") or {}
-    args = dict(module.params, collected={"sources": collected.get("sources"),
-                                          "events": "%d events" % len(collected.get("events") or [])}
-                if collected else None)
+        module.fail_json(msg=str(exc), invocation={"module_args": args})
     module.exit_json(invocation={"module_args": args}, **module_result(checks, **extra))
 
 

@@ -137,23 +137,33 @@ def allowlisted(ip, networks):
 
 
 def _collected(params):
-    """The source records and events handed over by a ``mode: collect`` run, validated."""
+    """(source records, events, report the sources?) handed over by a ``mode: collect`` run, validated.
+
+    The role hands one database's collect result to every host that uses the database, with
+    ``report_sources`` true for the first of them only: the events are judged on every host, the
+    ``auth.audit_log`` check (one table read) is reported once. ``shared_by`` names the hosts."""
     collected = params.get("collected")
     if not collected:
-        return [], []
+        return [], [], True
     if not isinstance(collected, dict) or not isinstance(collected.get("events", []), list):
         raise ParameterError("collected: must be the 'collected' result of a mode=collect run")
     events = []
     for index, event in enumerate(collected.get("events") or []):
+        # The messages never echo the event: it holds a login's e-mail address and IP.
         try:
             ts, kind, ip, user, source = event
             events.append((float(ts), str(kind), str(ip), str(user), str(source)))
         except (TypeError, ValueError):
-            raise ParameterError("collected.events[%d]: must be [epoch, kind, ip, user, source], got %r" % (index, event))
+            raise ParameterError("collected.events[%d]: must be [epoch, kind, ip, user, source], got a %s%s"
+                                 % (index, type(event).__name__,
+                                    " of %d items" % len(event) if isinstance(event, (list, tuple)) else ""))
         if kind not in (FAIL, SUCCESS, INVALID):
-            raise ParameterError("collected.events[%d]: unknown kind %r" % (index, kind))
-    sources = [s for s in collected.get("sources") or [] if isinstance(s, dict)]
-    return sources, events
+            raise ParameterError("collected.events[%d]: unknown kind (must be one of %s)"
+                                 % (index, ", ".join((FAIL, SUCCESS, INVALID))))
+    shared_by = [str(host) for host in collected.get("shared_by") or []]
+    sources = [dict(s, shared_by=shared_by) if shared_by else s for s in collected.get("sources") or []
+               if isinstance(s, dict)]
+    return sources, events, collected.get("report_sources", True) is not False
 
 
 def _validate(params):
@@ -256,12 +266,14 @@ def audit(params, now=None, check_mode=False):
     now = time.time() if now is None else now
     days = float(params.get("window_days", 7))
     window_start = now - days * 86400
-    db_sources, db_events = _collected(params)
+    db_sources, db_events, report_handed_over = _collected(params)
+    reported = list(db_sources) if report_handed_over else []
     with Stopwatch() as watch:
         events, files = collect_events(sources, window_start, now)
         if params.get("database"):
             record, rows = read_events(params["database"], window_start, now)
             db_sources.append(record)
+            reported.append(record)
             db_events.extend(rows)
     if params.get("mode") == "collect":
         return [], {"collected": {"sources": db_sources, "events": [list(e) for e in events + db_events]}}
@@ -269,7 +281,7 @@ def audit(params, now=None, check_mode=False):
     names = [s["name"] for s in sources] + [s.get("name", "database") for s in db_sources]
     target = ", ".join(names) or "auth logs"
     checks, extra = _judge(events, files, db_sources, params, networks, days, target, watch)
-    checks.extend(source_check(source, days) for source in db_sources)
+    checks.extend(source_check(source, days) for source in reported)
     geo = new_sources_check(events, params, lambda ip: allowlisted(ip, networks), now, check_mode)
     if geo is not None:
         checks.append(geo)

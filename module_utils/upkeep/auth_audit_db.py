@@ -19,8 +19,12 @@ Default actions, from GoTrue's own names (internal/models/audit_log_entry.go):
   that writes its own failure action: list it in ``failure_actions``); the table's successes are
   what matters here - a login after a burst of failures in the logs from the same IP.
 
-Read-only transaction, statement_timeout, a server-side cursor, and at most ``max_events`` rows
-(the most recent): a week of logins is small, but the table also holds every token refresh.
+Read-only transaction, statement_timeout (as startup options and again with ``SET TRANSACTION
+READ ONLY`` / ``SET LOCAL statement_timeout``, for poolers that drop startup options), a
+client-side deadline on every round trip (statement_timeout plus pg_ping's margin: a server that
+stops answering after login is cut off rather than waited on for ever), a server-side cursor, and
+at most ``max_events`` rows (the most recent): a week of logins is small, but the table also
+holds every token refresh.
 psycopg is imported only when a database is configured (through .pg, which guards the import):
 without it, or without the table or the right to read it, this source is ``unknown`` with the
 reason while the log sources still report. Standard library otherwise: shipped to hosts.
@@ -103,6 +107,7 @@ def read_events(database, window_start, now):
     if limit < 1 or timeout_ms < 1:
         raise ParameterError("database.max_events and database.statement_timeout_ms: must be at least 1")
     from . import pg  # noqa: PLC0415 (psycopg is imported only when a database is configured)
+    from .pg_ping import query_deadline_ms  # noqa: PLC0415 (imports .pg)
 
     target = dict({key: database.get(key) for key in pg.CONNECTION_OPTIONS}, where="database.")
     label = pg.target_label(target)
@@ -121,29 +126,53 @@ def read_events(database, window_start, now):
         return _source(UNKNOWN, label, "cannot connect: %s" % exc.reason, detail=exc.detail,
                        remediation=exc.remediation, duration_ms=elapsed(), name=name), []
     events, truncated = [], False
+    info = None
+    deadline_ms = query_deadline_ms(timeout_ms)
+    deadline = None
+
+    def answer(run):
+        """``run()`` under a client-side deadline: a server (or pooler) that stops answering after
+        login would otherwise block the audit for ever; statement_timeout is the server's own."""
+        nonlocal deadline
+        with pg.client_deadline(conn, deadline_ms / 1000.0) as deadline:
+            return run()
+
+    # close() rather than ``with conn``: after a cut-off the latter would try a ROLLBACK on the
+    # dead connection and log a warning to stderr. Nothing is written, so nothing is committed.
     try:
-        with conn:
-            info = conn.execute(_TABLE_INFO).fetchone()
-            if info is None:
-                return _source(UNKNOWN, label, "%s does not exist in this database (not a Supabase Auth database?)"
-                               % TABLE, duration_ms=elapsed(), name=name), []
-            if not info[0]:
-                return _source(UNKNOWN, label, "permission denied: the role cannot read %s" % TABLE,
-                               remediation="GRANT USAGE ON SCHEMA auth and SELECT ON %s to the monitoring role."
-                               % TABLE, duration_ms=elapsed(), name=name), []
-            query = _EVENTS.format(ip="ip_address" if info[1] else "''::text")
-            kinds = dict([(action, FAIL) for action in failures] + [(action, SUCCESS) for action in successes])
-            # A named cursor streams the rows from the server FETCH_ROWS at a time.
-            with conn.cursor(name="upkeep_auth_audit") as cursor:
-                cursor.itersize = FETCH_ROWS
-                cursor.execute(query, (window_start, now, sorted(kinds), limit + 1))
-                for ts, action, ip, user, actor_id in cursor:
-                    if len(events) == limit:
-                        truncated = True
-                        break
-                    events.append((float(ts), kinds[action], (ip or "").strip() or "-",
-                                   str(user or actor_id or "-"), name))
+        # The startup options already ask for both; a transaction pooler (PgBouncer, Supavisor)
+        # may drop them, so the transaction says so itself.
+        answer(lambda: conn.execute("SET TRANSACTION READ ONLY"))
+        answer(lambda: conn.execute("SET LOCAL statement_timeout = %d" % int(timeout_ms)))
+        info = answer(lambda: conn.execute(_TABLE_INFO).fetchone())
+        if info is None:
+            return _source(UNKNOWN, label, "%s does not exist in this database (not a Supabase Auth database?)"
+                           % TABLE, duration_ms=elapsed(), name=name), []
+        if not info[0]:
+            return _source(UNKNOWN, label, "permission denied: the role cannot read %s" % TABLE,
+                           remediation="GRANT USAGE ON SCHEMA auth and SELECT ON %s to the monitoring role."
+                           % TABLE, duration_ms=elapsed(), name=name), []
+        query = _EVENTS.format(ip="ip_address" if info[1] else "''::text")
+        kinds = dict([(action, FAIL) for action in failures] + [(action, SUCCESS) for action in successes])
+        # A named cursor streams the rows from the server FETCH_ROWS at a time, each fetch under the deadline.
+        cursor = conn.cursor(name="upkeep_auth_audit")
+        answer(lambda: cursor.execute(query, (window_start, now, sorted(kinds), limit + 1)))
+        while not truncated:
+            rows = answer(lambda: cursor.fetchmany(FETCH_ROWS))
+            if not rows:
+                break
+            for ts, action, ip, user, actor_id in rows:
+                if len(events) == limit:
+                    truncated = True
+                    break
+                events.append((float(ts), kinds[action], (ip or "").strip() or "-",
+                               str(user or actor_id or "-"), name))
     except pg.psycopg.Error as exc:
+        if deadline is not None and deadline.expired:
+            return _source(UNKNOWN, label, "reading %s failed: no answer within %d ms (statement_timeout_ms=%d plus "
+                           "a margin): the server or a pooler stopped answering after login" % (TABLE, deadline_ms,
+                                                                                              timeout_ms),
+                           sqlstate=None, duration_ms=elapsed(), name=name), []
         reason = pg.redact(" ".join(str(exc).split()), secrets)[:300]
         sqlstate = getattr(exc, "sqlstate", None)
         if sqlstate == "57014":
@@ -166,7 +195,8 @@ def source_check(source, days, host=None):
                             reason + (" (%s)" % source["detail"] if source.get("detail") else ""),
                             source.get("remediation") or "")]
         return check("auth.audit_log", source.get("target") or TABLE, UNKNOWN, "%s not read: %s" % (TABLE, reason),
-                     findings=findings, duration_ms=source.get("duration_ms"), host=host, source=source.get("name"))
+                     findings=findings, duration_ms=source.get("duration_ms"), host=host, source=source.get("name"),
+                     **_shared(source))
     rows = source.get("rows", 0)
     summary = "%d login events read from %s in %g days%s" % (
         rows, TABLE, days, " (capped at max_events=%d: the most recent kept)" % source["max_events"]
@@ -174,4 +204,10 @@ def source_check(source, days, host=None):
     return check("auth.audit_log", source.get("target") or TABLE, OK, summary,
                  metrics={"audit_log_events": rows, "audit_log_truncated": int(bool(source.get("truncated")))},
                  duration_ms=source.get("duration_ms"), host=host, source=source.get("name"),
-                 success_actions=source.get("success_actions"), failure_actions=source.get("failure_actions"))
+                 success_actions=source.get("success_actions"), failure_actions=source.get("failure_actions"),
+                 **_shared(source))
+
+
+def _shared(source):
+    # The hosts whose audits used this one read (reported on the first of them only).
+    return {"shared_by": source["shared_by"]} if source.get("shared_by") else {}

@@ -7,6 +7,10 @@ for countries, ASN for networks; read by .mmdb, standard library). Without one t
 nothing about countries. The first run (no state yet) records a baseline and flags nothing: a
 "new" country needs a past to be new against. The state file lives where the audit runs; check
 mode reads it but writes nothing.
+
+Whatever goes wrong in this part (a corrupt, hostile or wrong kind of database, a broken state
+file) makes ``auth.new_sources`` unknown with the reason; it never takes the other auth checks
+down with it.
 """
 
 from __future__ import annotations
@@ -22,14 +26,34 @@ from .result import OK, UNKNOWN, WARNING, check, finding
 
 STATE_SCHEMA = "upkeep.auth_audit_state/1"
 MAX_STATE_ENTRIES = 2000
+# Failed lookups after which a database is given up for this run: it is corrupt, and each failure
+# may have cost a hostile record's whole decoding budget (mmdb.MAX_VALUES).
+MAX_LOOKUP_ERRORS = 10
+
+
+def database_kind(database_type):
+    """"network" (ASN), "country" (Country, City, Enterprise) or None for the metadata's database_type.
+
+    Other MaxMind types (ISP, Anonymous-IP, Connection-Type, Domain...) hold no country and are
+    not ASN databases: treating them as either would claim countries or networks from fields
+    they do not have."""
+    name = (database_type or "").lower()
+    if "asn" in name:
+        return "network"
+    if any(word in name for word in ("country", "city", "enterprise")):
+        return "country"
+    return None
 
 
 def open_databases(paths):
-    """[(kind, reader)] for the configured .mmdb files: kind "country" or "network" by database_type."""
+    """[(kind, reader)] for the configured .mmdb files: kind "country" or "network" by database_type.
+    MmdbError for a file that is unreadable or of another type."""
     readers = []
     for path in paths:
         reader = Reader(path)
-        kind = "network" if "asn" in reader.database_type.lower() else "country"
+        kind = database_kind(reader.database_type)
+        if kind is None:
+            raise MmdbError("%s is a %r database: neither Country/City nor ASN" % (path, reader.database_type))
         readers.append((kind, reader))
     return readers
 
@@ -49,18 +73,24 @@ def load_state(path):
 
 
 def _sources_of_logins(events, readers, allowed):
-    """{(kind, value): evidence} of the successful logins' IPs (allowlisted IPs left out)."""
-    seen, failures = {}, 0
+    """({(kind, value): evidence} of the successful logins' IPs (allowlisted IPs left out),
+    [lookup errors])."""
+    seen, failures = {}, []
+    errors_of = {}
     for ts, kind, ip, user, source in events:
         if kind != SUCCESS or allowed(ip):
             continue
         for what, reader in readers:
+            if errors_of.get(id(reader), 0) >= MAX_LOOKUP_ERRORS:
+                continue
             try:
                 record = reader.get(ip)
             except ValueError:  # not an IP ("-"), or IPv6 against an IPv4-only database
                 continue
-            except MmdbError:
-                failures += 1
+            except MmdbError as exc:
+                errors_of[id(reader)] = errors_of.get(id(reader), 0) + 1
+                failures.append(str(exc) if errors_of[id(reader)] < MAX_LOOKUP_ERRORS else
+                                "%s (given up after %d failed lookups)" % (exc, MAX_LOOKUP_ERRORS))
                 continue
             value = country_of(record) if what == "country" else network_of(record)
             if not value:
@@ -89,7 +119,16 @@ def new_sources_check(events, params, allowed, now, check_mode=False):
         readers = open_databases(paths)
     except MmdbError as exc:
         return check("auth.new_sources", target, UNKNOWN, "GeoIP database not usable: %s" % exc)
-    seen, lookup_errors = _sources_of_logins(events, readers, allowed)
+    try:
+        return _judge_sources(events, params, allowed, now, check_mode, readers, target)
+    except Exception as exc:  # a GeoIP fault must cost this check only, never the host's other auth checks
+        return check("auth.new_sources", target, UNKNOWN, "GeoIP evaluation failed: %s: %s"
+                     % (type(exc).__name__, str(exc)[:300]))
+
+
+def _judge_sources(events, params, allowed, now, check_mode, readers, target):
+    seen, errors = _sources_of_logins(events, readers, allowed)
+    lookup_errors = len(errors)
     state_path = params.get("state_path")
     state, problem = load_state(state_path)
     known = {} if state is None else state.get("known", {})
@@ -127,9 +166,15 @@ def new_sources_check(events, params, allowed, now, check_mode=False):
     summary = ("%d new source countries/networks of successful logins" % len(new) if new
                else "no new source country or network of successful logins")
     summary += " (%d countries, %d networks this window)" % (len(countries), len(networks))
+    if errors:
+        # A record that cannot be read may hide a new country: not "ok", and the reason is shown.
+        summary += "; %d GeoIP lookups failed (first: %s)" % (lookup_errors, errors[0][:200])
+        if any(error.endswith("failed lookups)") for error in errors):
+            summary += "; a corrupt database was given up after %d failed lookups" % MAX_LOOKUP_ERRORS
     if notes:
         summary += "; " + "; ".join(notes)
-    return check("auth.new_sources", target, WARNING if new else OK, summary,
+    status = WARNING if new else UNKNOWN if errors else OK
+    return check("auth.new_sources", target, status, summary,
                  metrics={"new_sources": len(new), "source_countries": len(countries),
                           "source_networks": len(networks), "geoip_lookup_errors": lookup_errors},
                  findings=findings, countries=countries[:50], networks=networks[:50],

@@ -9,6 +9,12 @@ point into a data section of self-describing typed values, and a metadata map at
 
 The whole file is read into memory once (GeoLite2-Country is ~9 MB, ASN ~10 MB); lookups then
 walk at most 128 nodes and decode one record.
+
+A file may be corrupt or hostile (it is whatever sits at the configured path): every failure to
+read it is an MmdbError, never another exception, and the work per record is bounded - nesting
+(MAX_DEPTH), the values decoded (MAX_VALUES: pointers may share a target, so a few hundred bytes
+of pointers to pointers' containers would otherwise expand to 16**15 values) and no pointer to a
+pointer (the spec forbids it).
 """
 
 from __future__ import annotations
@@ -20,6 +26,13 @@ METADATA_MARKER = b"\xab\xcd\xefMaxMind.com"
 METADATA_MAX_BYTES = 128 * 1024
 DATA_SEPARATOR_BYTES = 16
 MAX_DEPTH = 32  # nesting of maps/arrays a record may have; deeper is a corrupt (or hostile) file
+# Values decoded for one record or the metadata. A GeoIP2 City record is a few hundred (names in
+# eight languages for city, subdivisions, country, continent); a record past this is not GeoIP data.
+MAX_VALUES = 20000
+# Decoded records kept by data offset: many addresses share a record (every address of a country
+# in a Country database), so an audit's thousands of lookups decode a few dozen records, and a
+# hostile record costs its MAX_VALUES once, not once per address.
+RECORD_CACHE_SIZE = 4096
 
 
 class MmdbError(Exception):
@@ -39,19 +52,17 @@ class Reader(object):
         if start < 0:
             raise MmdbError("%s is not a MaxMind DB file (no metadata marker)" % path)
         meta_start = start + len(METADATA_MARKER)
-        try:
-            metadata, _ = self._decode(meta_start, meta_start, 0)
-        except (IndexError, struct.error, ValueError, RecursionError) as exc:
-            raise MmdbError("%s: unreadable metadata (%s)" % (path, exc))
+        metadata = self._decode_value(meta_start, meta_start, "%s: unreadable metadata" % path)
         if not isinstance(metadata, dict):
             raise MmdbError("%s: metadata is not a map" % path)
         self.metadata = metadata
-        try:
-            self.node_count = int(metadata["node_count"])
-            self.record_size = int(metadata["record_size"])
-            self.ip_version = int(metadata["ip_version"])
-        except (KeyError, TypeError, ValueError):
-            raise MmdbError("%s: metadata lacks node_count, record_size or ip_version" % path)
+        fields = [metadata.get(key) for key in ("node_count", "record_size", "ip_version")]
+        # Unsigned integers in the spec: a double (inf, nan, 1e300) or a string is a broken file.
+        if not all(isinstance(value, int) and not isinstance(value, bool) for value in fields):
+            raise MmdbError("%s: metadata lacks node_count, record_size or ip_version as integers" % path)
+        self.node_count, self.record_size, self.ip_version = fields
+        if self.node_count < 1:
+            raise MmdbError("%s: node_count %d is not a tree" % (path, self.node_count))
         if metadata.get("binary_format_major_version") != 2:
             raise MmdbError("%s: binary format %r.x is not supported (2.x is)"
                             % (path, metadata.get("binary_format_major_version")))
@@ -65,6 +76,7 @@ class Reader(object):
             raise MmdbError("%s: search tree (%d nodes) runs past the data section" % (path, self.node_count))
         self.database_type = str(metadata.get("database_type", ""))
         self._ipv4_start = None
+        self._records = {}  # data offset -> decoded record, or the MmdbError it raised
 
     # -- the search tree ------------------------------------------------------------------------
 
@@ -98,6 +110,14 @@ class Reader(object):
         address = ipaddress.ip_address(ip)
         if address.version == 6 and self.ip_version == 4:
             raise ValueError("%s is IPv6 but the database holds IPv4 data only" % ip)
+        try:
+            return self._lookup(ip, address)
+        except MmdbError:
+            raise
+        except Exception as exc:  # a corrupt tree (IndexError, struct.error, ...): the file's fault, not the caller's
+            raise MmdbError("corrupt search tree for %s (%s: %s)" % (ip, type(exc).__name__, exc))
+
+    def _lookup(self, ip, address):
         bits = address.max_prefixlen
         packed = int(address)
         node = self._start_node(bits)
@@ -110,26 +130,52 @@ class Reader(object):
         if node < self.node_count:  # the address ran out before the tree did: malformed
             raise MmdbError("search tree deeper than the address at %s" % ip)
         pointer = node - self.node_count - DATA_SEPARATOR_BYTES
-        try:
-            value, _ = self._decode(self._data_start + pointer, self._data_start, 0)
-        except (IndexError, struct.error, ValueError, RecursionError) as exc:
-            raise MmdbError("corrupt data record for %s (%s)" % (ip, exc))
+        if pointer < 0 or self._data_start + pointer >= len(self._buf):
+            raise MmdbError("search tree record for %s points outside the data section" % ip)
+        offset = self._data_start + pointer
+        if offset not in self._records:
+            if len(self._records) >= RECORD_CACHE_SIZE:
+                self._records.clear()
+            try:
+                self._records[offset] = self._decode_value(offset, self._data_start, "corrupt data record")
+            except MmdbError as exc:
+                self._records[offset] = exc
+        value = self._records[offset]
+        if isinstance(value, MmdbError):
+            raise MmdbError("%s for %s" % (value, ip))
         return value, depth
 
     def get(self, ip):
+        """The record for ``ip`` (shared between addresses with the same record: do not modify it)."""
         return self.lookup(ip)[0]
 
     # -- the data section -----------------------------------------------------------------------
 
-    def _decode(self, offset, base, depth):
-        """(value, next offset) of the value at ``offset``; pointers are relative to ``base``."""
+    def _decode_value(self, offset, base, what):
+        """The value at ``offset`` (one record, or the metadata); MmdbError when it cannot be decoded."""
+        budget = [MAX_VALUES]
+        try:
+            return self._decode(offset, base, 0, budget)[0]
+        except MmdbError as exc:
+            raise MmdbError("%s (%s)" % (what, exc))
+        except Exception as exc:  # IndexError, struct.error, UnicodeDecodeError, TypeError, RecursionError...
+            raise MmdbError("%s (%s: %s)" % (what, type(exc).__name__, exc))
+
+    def _decode(self, offset, base, depth, budget, via_pointer=False):
+        """(value, next offset) of the value at ``offset``; pointers are relative to ``base``.
+        ``budget`` is the one-item list of values this record may still decode."""
         if depth > MAX_DEPTH:
-            raise ValueError("values nested deeper than %d" % MAX_DEPTH)
+            raise MmdbError("values nested deeper than %d" % MAX_DEPTH)
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise MmdbError("more than %d values in one record (pointers shared over and over?)" % MAX_VALUES)
         buf = self._buf
         ctrl = buf[offset]
         offset += 1
         kind = ctrl >> 5
-        if kind == 1:  # pointer: its own size encoding; the target is decoded, not followed further
+        if kind == 1:  # pointer: its own size encoding; its target is decoded where the pointer stands
+            if via_pointer:
+                raise MmdbError("pointer to a pointer at offset %d (the spec forbids it)" % (offset - 1))
             size = (ctrl >> 3) & 0x3
             low = ctrl & 0x7
             if size == 0:
@@ -140,7 +186,7 @@ class Reader(object):
                 pointer = ((low << 24) | (buf[offset] << 16) | (buf[offset + 1] << 8) | buf[offset + 2]) + 526336
             else:
                 pointer = struct.unpack_from(">I", buf, offset)[0]
-            value, _ = self._decode(base + pointer, base, depth + 1)
+            value, _ = self._decode(base + pointer, base, depth + 1, budget, via_pointer=True)
             return value, offset + size + 1
         if kind == 0:  # extended type: the next byte holds type - 7
             kind = 7 + buf[offset]
@@ -154,6 +200,8 @@ class Reader(object):
         if kind == 2:
             return buf[offset:offset + size].decode("utf-8"), offset + size
         if kind == 3:
+            if size != 8:
+                raise MmdbError("double of %d bytes at offset %d (8 in the spec)" % (size, offset))
             return struct.unpack_from(">d", buf, offset)[0], offset + 8
         if kind == 4:
             return bytes(buf[offset:offset + size]), offset + size
@@ -164,20 +212,24 @@ class Reader(object):
         if kind == 7:
             result = {}
             for _ in range(size):
-                key, offset = self._decode(offset, base, depth + 1)
-                result[key], offset = self._decode(offset, base, depth + 1)
+                key, offset = self._decode(offset, base, depth + 1, budget)
+                if not isinstance(key, str):  # the spec's keys are UTF-8 strings
+                    raise MmdbError("map key of type %s at offset %d" % (type(key).__name__, offset))
+                result[key], offset = self._decode(offset, base, depth + 1, budget)
             return result, offset
         if kind == 11:
             items = []
             for _ in range(size):
-                item, offset = self._decode(offset, base, depth + 1)
+                item, offset = self._decode(offset, base, depth + 1, budget)
                 items.append(item)
             return items, offset
         if kind == 14:
             return bool(size), offset
         if kind == 15:
+            if size != 4:
+                raise MmdbError("float of %d bytes at offset %d (4 in the spec)" % (size, offset))
             return struct.unpack_from(">f", buf, offset)[0], offset + 4
-        raise ValueError("unknown data type %d at offset %d" % (kind, offset))
+        raise MmdbError("unknown data type %d at offset %d" % (kind, offset))
 
 
 def country_of(record):

@@ -158,3 +158,71 @@ def test_role_audits_each_host(host_logs, tmp_path):
     assert not result.failed, run.stdout[-3000:]
     assert {c["id"] for c in result.res["checks"]} == {"auth.failed_logins", "auth.brute_force", "auth.compromise"}
     assert not run.for_task("Read Supabase Auth's audit log on the controller")[0].res.get("checks")  # skipped
+
+
+COLLECT_TASK = "Read Supabase Auth's audit log on the controller"
+# Ordinary logins: judged, never flagged, so no check has a reason to name them.
+QUIET_LOGINS = [("quiet.user%d@example.org" % i, "192.0.2.%d" % (200 + i)) for i in range(5)]
+
+
+def _job_events(run):
+    return [json.loads(p.read_text()) for p in pathlib.Path(run.artifacts_dir).rglob("job_events/*.json")]
+
+
+def _shared_database_play(tmp_path, pg_cluster, pg_database, hosts, verbosity=0, **host_vars):
+    """A play over ``hosts`` (local connections) that all use one Supabase Auth database holding QUIET_LOGINS."""
+    with pg_cluster.connect(pg_database) as conn:
+        supabase_auth.create_table(conn, reader=APP_ROLE)
+        supabase_auth.insert(conn, [supabase_auth.entry(time.time() - 600 - i, "login", user, ip)
+                                    for i, (user, ip) in enumerate(QUIET_LOGINS)])
+    database = dict(app_options(pg_cluster, database=pg_database), name="supabase-auth")
+    playbook = tmp_path / "play.yml"
+    playbook.write_text("- hosts: all\n  gather_facts: false\n  roles: [upkeep_auth_audit]\n")
+    inventory = {"all": {"hosts": {host: dict({"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                                              "upkeep_auth_audit_database": database}, **host_vars)
+                                   for host in hosts}}}
+    return run_tasks(None, inventory=inventory, playbook=playbook, tmp_path=tmp_path / "run", verbosity=verbosity)
+
+
+def test_role_reads_a_shared_database_once_and_reports_it_once(pg_cluster, pg_database, tmp_path):
+    run = _shared_database_play(tmp_path, pg_cluster, pg_database, ["app-1", "app-2", "app-3"])
+    collects = run.for_task(COLLECT_TASK)
+    assert len(collects) == 1, [c.res for c in collects]  # once for the play, not once per host
+    items = [e for e in _job_events(run) if e.get("event") in ("runner_item_on_ok", "runner_item_on_failed")
+             and e.get("event_data", {}).get("task") == COLLECT_TASK]
+    assert len(items) == 1  # one read of the one database the three hosts share
+    audits = {r.host: r for r in run.for_task(ROLE_TASK)}
+    assert sorted(audits) == ["app-1", "app-2", "app-3"] and not any(r.failed for r in audits.values())
+    audit_logs = [(host, c) for host, r in audits.items() for c in r.res["checks"] if c["id"] == "auth.audit_log"]
+    assert [host for host, _ in audit_logs] == ["app-1"]
+    assert audit_logs[0][1]["shared_by"] == ["app-1", "app-2", "app-3"]
+    for host, result in audits.items():  # every host still judges the table's events
+        checks = {c["id"]: c for c in result.res["checks"]}
+        assert checks["auth.failed_logins"]["events_by_source"]["supabase-auth"]["success"] == len(QUIET_LOGINS), host
+
+
+def test_role_puts_no_login_e_mail_or_ip_in_the_output_or_artifacts(pg_cluster, pg_database, tmp_path):
+    run = _shared_database_play(tmp_path, pg_cluster, pg_database, ["app-1", "app-2"], verbosity=3)
+    results = run.for_task(ROLE_TASK)
+    assert len(results) == 2 and not any(r.failed for r in results), run.stdout[-3000:]
+    assert all(any(c["id"] == "auth.failed_logins" and c["metrics"]["successful_logins"] == len(QUIET_LOGINS)
+                   for c in r.res["checks"]) for r in results)
+    artifacts = "".join(p.read_text(errors="replace") for p in pathlib.Path(run.artifacts_dir).rglob("*") if p.is_file())
+    for user, ip in QUIET_LOGINS:
+        assert user not in run.stdout + artifacts
+        assert ip not in run.stdout + artifacts
+
+
+def test_a_bad_handed_over_event_fails_without_echoing_the_events(tmp_path):
+    now = time.time()
+    task = {"name": AUDIT, "upkeep_auth_audit": {"collected": {"sources": [], "events": [
+        [now - 60, "success", "192.0.2.77", "private.person@example.org", "supabase-auth"],
+        [now - 30, "success", "192.0.2.78", "other.person@example.org"]]}}}
+    run = run_tasks([task], tmp_path=tmp_path, verbosity=3)
+    result = run.one(AUDIT)
+    assert result.failed
+    assert result.res["msg"] == "collected.events[1]: must be [epoch, kind, ip, user, source], got a list of 4 items"
+    assert result.res["invocation"]["module_args"]["collected"]["events"] == "2 events"
+    everything = run.stdout + json.dumps(result.res)
+    for secret in ("private.person@example.org", "other.person@example.org", "192.0.2.77", "192.0.2.78"):
+        assert secret not in everything

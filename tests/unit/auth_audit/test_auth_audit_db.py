@@ -11,6 +11,7 @@ from psycopg import sql
 
 from ansible.module_utils.upkeep.auth_audit import audit
 from tests.support.fixtures_pg import APP_PASSWORD, APP_ROLE, app_options
+from tests.support.pg_stall import StallingProxy
 from upkeep.sandbox.extensions import supabase_auth
 
 NOW = time.time()
@@ -180,3 +181,45 @@ def test_a_read_past_the_statement_timeout_is_unknown(pg_cluster, pg_database, s
     assert checks["auth.audit_log"]["status"] == "unknown"
     assert "no answer within statement_timeout_ms=200" in checks["auth.audit_log"]["summary"]
     assert checks["auth.brute_force"]["status"] == "warning"
+
+
+def test_a_server_that_stops_answering_after_login_is_cut_off(audit_db, sshd_burst):
+    """A real PostgreSQL behind a proxy that relays the login and swallows every query after it:
+    statement_timeout never fires (the server never sees the query), the client deadline does."""
+    options, conn = audit_db
+    database = dict(options, statement_timeout_ms=300, sslmode="disable")
+    with StallingProxy(database["port"]) as proxy:
+        started = time.monotonic()
+        checks, _ = audit(_params([sshd_burst], database=dict(database, port=proxy.port)), now=NOW)
+        elapsed = time.monotonic() - started
+    assert proxy.stalled.is_set()
+    assert 1.3 <= elapsed < 6, elapsed
+    checks = _by(checks)
+    assert checks["auth.audit_log"]["status"] == "unknown"
+    assert "no answer within 1300 ms (statement_timeout_ms=300 plus a margin)" in checks["auth.audit_log"]["summary"]
+    assert checks["auth.brute_force"]["status"] == "warning"  # the logs still report
+
+
+def test_the_transaction_itself_is_read_only_with_the_timeout(audit_db, monkeypatch):
+    """Mock (of a pooler): connection_kwargs loses its startup ``options`` as a transaction pooler
+    would; the read must still run read-only under statement_timeout. The view reports both
+    settings as the rows' ip_address, so the test sees what the server saw."""
+    from ansible.module_utils.upkeep import pg
+
+    options, conn = audit_db
+    supabase_auth.insert(conn, [supabase_auth.entry(NOW - 60, "login", "admin@almazahir.com", "192.0.2.14")])
+    conn.execute("ALTER TABLE auth.audit_log_entries RENAME TO audit_log_rows")
+    conn.execute("CREATE VIEW auth.audit_log_entries AS SELECT id, payload, created_at, "
+                 "(current_setting('statement_timeout') || ' ' || current_setting('transaction_read_only'))::varchar(64)"
+                 " AS ip_address FROM auth.audit_log_rows")
+    conn.execute("GRANT SELECT ON auth.audit_log_entries TO %s" % APP_ROLE)
+    original = pg.connection_kwargs
+
+    def without_options(*args, **kwargs):
+        result = original(*args, **kwargs)
+        result.pop("options", None)
+        return result
+
+    monkeypatch.setattr(pg, "connection_kwargs", without_options)
+    _, extra = audit(_params(mode="collect", database=dict(options, statement_timeout_ms=4321)), now=NOW)
+    assert [event[2] for event in extra["collected"]["events"]] == ["4321ms on"]

@@ -106,3 +106,67 @@ def test_an_unreadable_geoip_database_is_unknown(tmp_path):
     check = _new_sources(checks)
     assert check["status"] == "unknown" and "no metadata marker" in check["summary"]
     assert {c["id"]: c["status"] for c in checks}["auth.failed_logins"] == "ok"
+
+
+def _hostile_country_db(path):
+    """A Country database whose one record is a map keyed by an array (a TypeError before the fix)."""
+    tree = (1 + 16).to_bytes(3, "big") * 2
+    record = bytes([0xE0 | 1, 0x01, 11 - 7, 0x41]) + b"x" + bytes([0x41]) + b"x"
+    encoder = mmdb_writer._Encoder()
+    encoder.value({"binary_format_major_version": 2, "database_type": "GeoLite2-Country", "ip_version": 4,
+                   "node_count": 1, "record_size": 24})
+    path.write_bytes(tree + b"\0" * 16 + record + mmdb_writer.MARKER + bytes(encoder.out))
+    return str(path)
+
+
+def test_a_hostile_geoip_record_is_unknown_while_every_other_check_reports(tmp_path):
+    logins = _app_log(tmp_path / "app.log", [("203.0.113.45", "admin@almazahir.com")])
+    hostile = _hostile_country_db(tmp_path / "GeoLite2-Country.mmdb")
+    checks, _ = audit(_params(logins, geoip_database=[hostile], state_path=str(tmp_path / "auth.json")), now=NOW)
+    statuses = {c["id"]: c["status"] for c in checks}
+    assert statuses == {"auth.failed_logins": "ok", "auth.brute_force": "ok", "auth.compromise": "ok",
+                        "auth.new_sources": "unknown"}
+    check = _new_sources(checks)
+    assert "1 GeoIP lookups failed" in check["summary"] and "map key of type list" in check["summary"]
+    assert check["metrics"]["geoip_lookup_errors"] == 1
+
+
+@pytest.mark.parametrize("database_type", ["GeoIP2-ISP", "GeoIP2-Anonymous-IP", "GeoIP2-Connection-Type"])
+def test_a_database_neither_country_nor_asn_is_unknown(tmp_path, database_type):
+    other = mmdb_writer.write(tmp_path / "other.mmdb", [("203.0.113.0/24", {"isp": "Example", "is_anonymous": True})],
+                              database_type=database_type)
+    logins = _app_log(tmp_path / "app.log", [("203.0.113.45", "admin@almazahir.com")])
+    checks, _ = audit(_params(logins, geoip_database=[str(other)]), now=NOW)
+    check = _new_sources(checks)
+    assert check["status"] == "unknown", check
+    assert "%r database: neither Country/City nor ASN" % database_type in check["summary"]
+    assert {c["id"]: c["status"] for c in checks}["auth.failed_logins"] == "ok"
+
+
+def test_an_unexpected_fault_in_the_geoip_part_costs_that_check_only(tmp_path, geoip, monkeypatch):
+    """Mock: a fault of a kind no file produces now that the reader is hardened (a future bug)."""
+    from ansible.module_utils.upkeep import auth_audit_geo
+
+    def broken(*args):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(auth_audit_geo, "_sources_of_logins", broken)
+    logins = _app_log(tmp_path / "app.log", [("203.0.113.45", "admin@almazahir.com")])
+    checks, _ = audit(_params(logins, geoip_database=geoip), now=NOW)
+    assert _new_sources(checks)["status"] == "unknown"
+    assert _new_sources(checks)["summary"] == "GeoIP evaluation failed: KeyError: 'boom'"
+    assert len(checks) == 4
+
+
+def test_a_corrupt_database_is_given_up_after_a_few_failed_lookups(tmp_path):
+    """Each failed lookup of a hostile file may cost a whole decoding budget: thousands of logins
+    must not make thousands of them."""
+    from ansible.module_utils.upkeep.auth_audit_geo import MAX_LOOKUP_ERRORS
+
+    logins = _app_log(tmp_path / "app.log", [("203.0.113.%d" % (i % 250), "user%d@example.org" % i) for i in range(300)])
+    hostile = _hostile_country_db(tmp_path / "GeoLite2-Country.mmdb")
+    checks, _ = audit(_params(logins, geoip_database=[hostile]), now=NOW)
+    check = _new_sources(checks)
+    assert check["status"] == "unknown"
+    assert check["metrics"]["geoip_lookup_errors"] == MAX_LOOKUP_ERRORS == 10
+    assert "; a corrupt database was given up after 10 failed lookups" in check["summary"]

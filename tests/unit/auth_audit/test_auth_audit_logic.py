@@ -131,7 +131,7 @@ def test_failed_login_volume_thresholds_and_unreadable_sources(tmp_path):
     ({"sources": [{"name": "x", "format": "csv", "paths": ["/x"]}]}, "sources[0].format"),
     ({"brute_force_failures": 0}, "brute_force_failures: must be at least 1"),
     ({"brute_force_window_s": -1}, "brute_force_window_s: must be greater than 0"),
-    ({"collected": {"events": [[1, "boom", "192.0.2.1", "u", "s"]]}}, "collected.events[0]: unknown kind 'boom'"),
+    ({"collected": {"events": [[1, "boom", "192.0.2.1", "u", "s"]]}}, "collected.events[0]: unknown kind (must be one of fail, success, invalid_user)"),
     ({"collected": {"events": [[1, "fail"]]}}, "collected.events[0]: must be [epoch, kind, ip, user, source]"),
     ({"database": {"failure_actions": ["login"]}}, "database.failure_actions: login also listed in success_actions"),
     ({"database": {"max_events": 0}}, "database.max_events and database.statement_timeout_ms: must be at least 1"),
