@@ -101,8 +101,10 @@ def _option(source, params, name, default=None):
     return default if value is None else value
 
 
-def _add_signature(signatures, source_name, record, ts, current):
-    """Count ``record`` (an error) under its signature; ``ts`` is its time (the scan's "now" when it has none)."""
+def _add_signature(signatures, source_name, record, ts, current, count=1, last_ts=None):
+    """Count ``record`` (an error) under its signature; ``ts`` is its time (the scan's "now" when it
+    has none). ``count`` > 1 counts that many records of the same message, seen from ``ts`` to
+    ``last_ts``."""
     message = record[4] or record[5] or ""
     if record[1] is not None:  # an access log line: the status is part of the signature, not a variable
         message = "%d %s" % (record[1], message)
@@ -121,12 +123,12 @@ def _add_signature(signatures, source_name, record, ts, current):
                 "category": record[5], "level": record[3], "example": example_of(message),
                 "first_seen": ts, "last_seen": ts}
     if current:
-        entry["count"] += 1
-        entry["example"] = entry["example"] if entry["count"] > 1 else example_of(message)
+        entry["count"] += count
+        entry["example"] = entry["example"] if entry["count"] > count else example_of(message)
     else:
-        entry["previous_count"] += 1
+        entry["previous_count"] += count
     entry["first_seen"] = min(entry["first_seen"], ts)
-    entry["last_seen"] = max(entry["last_seen"], ts)
+    entry["last_seen"] = max(entry["last_seen"], ts if last_ts is None else last_ts)
 
 
 def _remember_last(lines, last):
@@ -178,13 +180,22 @@ def _scan_access_log(source, path, report, stats, signatures, window_start, prev
     counter = BlockCounter(source, window_start, previous_start)
     unit = source.get("request_time_unit") or "s"
     durations = Counter()  # request-time text -> count: few distinct values, added to the sketch once
+    def decoded(lines):
+        return list(parse_combined((line.decode("utf-8", "replace") for line in lines), unit))
+
     for block in read_blocks(path, report, byte_range):
         tally = counter.count(block)
         if tally is not None:
-            errors = list(parse_combined((line.decode("utf-8", "replace") for line in tally.error_lines), unit))
-            if all(record is not None and record[0] is not None for record in errors):
+            errors, odd = decoded(tally.error_lines), decoded(tally.odd_lines)
+            # The odd requests (a scanner's) go through _consume as the line parser reads them;
+            # that they come after the block's other lines changes nothing as long as none is an
+            # error (whose first example is kept) or unparseable (whose line number is shown).
+            if all(record is not None and record[0] is not None for record in errors) and \
+                    all(record is not None and record[3] not in ERROR_LEVELS for record in odd):
                 _add_tally(tally, errors, source, stats, signatures, report)
                 durations.update(tally.durations)
+                report.lines += len(odd)
+                _consume(iter(odd), source, stats, signatures, path, report, [""], window_start, previous_start, now)
                 continue
         last = [""]
         _consume(parse_combined(_remember_last(split_lines(block, report), last), unit), source, stats, signatures,
@@ -201,8 +212,19 @@ def _add_tally(tally, errors, source, stats, signatures, report):
         stats.outside += tally.lines
         return
     current = tally.region == CURRENT
+    # The 5xx lines of a block repeat a few messages: one signature update per message, in the
+    # order of their first line (which keeps the first example), with its count and time span.
+    groups = {}
     for record in errors:
-        _add_signature(signatures, source["name"], record, record[0], current)
+        group = groups.get((record[1], record[4]))
+        if group is None:
+            groups[(record[1], record[4])] = [record, 1, record[0], record[0]]
+        else:
+            group[1] += 1
+            group[2] = min(group[2], record[0])
+            group[3] = max(group[3], record[0])
+    for record, count, first, last in groups.values():
+        _add_signature(signatures, source["name"], record, first, current, count, last)
     if not current:
         stats.previous_entries += tally.lines
         stats.previous_errors += len(errors)

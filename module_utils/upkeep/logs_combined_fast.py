@@ -11,19 +11,21 @@ line parser.
 A block is counted this way only when cheap whole-block tests show every line has the shape the
 line parser would read the same way:
 
-- one ``HTTP/x.y" NNN `` request end with a status from 100 to 599 per line;
-- one ``[dd/Mon/yyyy:HH:`` timestamp per line, in the hours from the block's first line to its
-  last (the first and last in the same zone);
+- one `` [dd/Mon/yyyy:HH:`` stamp per line, followed by a ``"METHOD target HTTP/x.y" NNN ``
+  request with a status from 100 to 599, in the hours from the block's first line to its last
+  (the first and last in the same zone), and two fields before the stamp on the first line;
 - all those hours on the same side of the window boundaries (current, previous or older), with
   room for any zone, or, near a boundary, every line in the first line's zone;
-- no CR, no backslash-escaped quote, no keyed request time (``rt=``), no line longer than the
-  reader's limit.
+- no CR, no backslash-escaped quote, no keyed request time (``rt=``, ``request_time=``) outside
+  the request, no line longer than the reader's limit.
 
-Any other block (the one holding a window boundary, scanner garbage, a foreign format, keyed
-request times) goes back to the line parser, so the figures are the line parser's either way;
-a test holds both paths to the same counts on mixed input. What the counts cannot tell apart is
-a line that lacks one of those pieces in the same block as a line that holds it twice; in nginx
-logs that cannot happen, since nginx escapes quotes inside fields as ``\\x22``.
+A few lines with another request (a scanner's TLS handshake, logged as ``"\\x16\\x03..." 400``)
+are taken out and given to the line parser; any other block (the one holding a window boundary,
+junk, a foreign format, keyed request times) goes to the line parser whole. The figures are the
+line parser's either way; tests hold both paths to the same counts on mixed input. What the
+per-block counts cannot tell apart are forged lines: a line missing a piece in the same block as
+one carrying it twice (a second stamp and request in its URL), or a line after the first with
+fewer than two fields before its stamp, which nginx and Apache never write.
 
 Standard library only: shipped to managed hosts.
 """
@@ -44,6 +46,20 @@ _MONTH_NUMBERS = {name.lower(): index for index, name in enumerate(_MONTH_NAMES,
 # The first line's stamp, to know the block's zone and first hour.
 _STAMP_RE = re.compile(rb'\[(\d\d)/([A-Za-z]{3})/(\d{4}):(\d\d):\d\d:\d\d ([+-])(\d\d)(\d\d)\] "')
 _STATUS_CLASS_RE = re.compile(rb'HTTP/[0-9.]+" ([1-5])\d\d ')
+# Where an odd request may be: nginx writes a request it could not read byte for byte, a TLS
+# handshake or probe as "\x16\x03...", a connection closed before any request as "-". The
+# first is found by its backslash (memchr speed), the second looked for only when needed.
+_ODD_REQUEST_MARKS = (b"\\x", b'] "-" ')
+_KEY_RE = re.compile(rb"rt=")
+# The line parser wants two fields before the stamp: the first line is checked (nginx and Apache
+# write the client address and an ident first on every line, so the rest are not).
+_FIRST_LINE_START_RE = re.compile(rb'[!-~]+ [!-~]+ ')
+# More odd requests than this in a block: not a few scanner requests among ordinary traffic but
+# a block of another shape, for the line parser whole.
+MAX_ODD_LINES = 64
+# A request time written as a key (rt=, request_time=): the line parser reads it after the
+# user agent.
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _CLASS_DIGITS = (b"1", b"2", b"3", b"4", b"5")
 # Also matches elsewhere than after a request (a user agent followed by " 512 "): the count of
 # matches must equal the 5xx count of the status classes, else the block goes line by line.
@@ -60,14 +76,15 @@ ZONE_SPREAD_S = 26 * 3600
 class BlockTally(object):
     """What one block adds: its window, lines, status classes, request times and 5xx lines."""
 
-    __slots__ = ("region", "lines", "classes", "durations", "error_lines")
+    __slots__ = ("region", "lines", "classes", "durations", "error_lines", "odd_lines")
 
-    def __init__(self, region, lines, classes, durations, error_lines):
+    def __init__(self, region, lines, classes, durations, error_lines, odd_lines=()):
         self.region = region
-        self.lines = lines
+        self.lines = lines              # the ordinary lines counted here
         self.classes = classes          # {b"1": count, ... b"5": count}
         self.durations = durations      # [b"0.123", ...], raw text in the source's unit
         self.error_lines = error_lines  # the 5xx lines, bytes, for the line parser
+        self.odd_lines = odd_lines      # lines with an odd request, bytes, for the line parser
 
 
 class BlockCounter(object):
@@ -89,26 +106,33 @@ class BlockCounter(object):
         """A BlockTally for ``block`` (complete lines joined by newlines), or None when the block
         must go through the line parser."""
         # One-character tests first: memchr speed, where the longer needles are not.
-        if b"\r" in block or (b"=" in block and b"rt=" in block) or (b"\\" in block and b'\\"' in block) \
-                or _has_oversized_line(block):
+        if b"\r" in block or _has_escaped_quote(block) or _has_oversized_line(block):
+            return None
+        if b"=" in block and _has_keyed_time(block):
             return None
         lines = block.count(b"\n") + 1
+        if not _FIRST_LINE_START_RE.match(block):
+            return None
         # One status-class digit per line; joined, five counts are cheaper than a Counter.
         digits = b"".join(_STATUS_CLASS_RE.findall(block))
+        odd_lines = []
         if len(digits) != lines:
-            return None
+            block, odd_lines = _without_odd_lines(block, lines - len(digits))
+            if block is None:
+                return None
+            lines = len(digits)
         classes = {digit: digits.count(digit) for digit in _CLASS_DIGITS}
         region = self._region(block, lines)
         if region is None:
             return None
         if region == OUTSIDE:
-            return BlockTally(region, lines, classes, [], [])
+            return BlockTally(region, lines, classes, [], [], odd_lines)
         errors = [_line_at(block, match.start()) for match in _SERVER_ERROR_RE.finditer(block)] \
             if classes.get(b"5") else []
         if len(errors) != classes.get(b"5", 0):
             return None
         durations = self._duration_re.findall(block) if region == CURRENT else []
-        return BlockTally(region, lines, classes, durations, errors)
+        return BlockTally(region, lines, classes, durations, errors, odd_lines)
 
     def _region(self, block, lines):
         """The one window side every line of ``block`` is on, or None when that is not certain."""
@@ -167,8 +191,65 @@ def _hour_epoch(match, offset):
 def _hour_key(local_epoch):
     """``[28/Nov/2026:20:`` of an hour, as nginx and Apache write it."""
     moment = time.gmtime(local_epoch)
-    return b"[%02d/%s/%04d:%02d:" % (moment.tm_mday, _MONTH_NAMES[moment.tm_mon - 1].encode("ascii"),
-                                     moment.tm_year, moment.tm_hour)
+    return b" [%02d/%s/%04d:%02d:" % (moment.tm_mday, _MONTH_NAMES[moment.tm_mon - 1].encode("ascii"),
+                                      moment.tm_year, moment.tm_hour)
+
+
+def _without_odd_lines(block, count):
+    """``(block without its lines holding an odd request, those lines)`` when they are the
+    ``count`` lines without a status class, else ``(None, None)``."""
+    if count > MAX_ODD_LINES:
+        return None, None
+    spans = set()
+    for mark in _ODD_REQUEST_MARKS:
+        if len(spans) == count:
+            break
+        position = block.find(mark)
+        while position >= 0 and len(spans) <= count:
+            start = block.rfind(b"\n", 0, position) + 1
+            end = block.find(b"\n", position)
+            end = len(block) if end < 0 else end
+            if not _STATUS_CLASS_RE.search(block, start, end):
+                spans.add((start, end))
+            position = block.find(mark, end)
+    if len(spans) != count:
+        return None, None  # lines without a status that are not odd requests (junk): the line parser's
+    odd, kept, position = [], [], 0
+    for start, end in sorted(spans):
+        odd.append(block[start:end])
+        kept.append(block[position:max(position, start - 1)])
+        position = end + 1
+    kept.append(block[position:])
+    rest = b"\n".join(part for part in kept if part)
+    return (rest, odd) if rest else (None, None)
+
+
+def _has_escaped_quote(block):
+    """Whether ``block`` holds a backslash-escaped quote (Apache's way in quoted fields); found
+    from its backslashes, which a byte search finds at memchr speed and real logs rarely hold."""
+    position = block.find(b"\\")
+    while position >= 0:
+        if block[position + 1:position + 2] == b'"':
+            return True
+        position = block.find(b"\\", position + 2)
+    return False
+
+
+def _has_keyed_time(block):
+    """Whether a line of ``block`` may hold a keyed request time (rt=, request_time=) where the
+    line parser reads one: anywhere but inside the request, which is followed on its line by the
+    ``HTTP/x" NNN`` the block path counts (a query such as ?sort= or ?start= is left alone)."""
+    # After a letter, digit or underscore (sort=, cart=, upstream_request_time=) it is not a key
+    # the line parser reads: its pattern has the same look-behind.
+    positions = [match.start() for match in _KEY_RE.finditer(block)]
+    if b"request_time=" in block:
+        positions += [match.start() for match in re.finditer(rb"request_time=", block)]
+    for position in positions:
+        if position == 0 or block[position - 1] not in _WORD_BYTES:
+            end = block.find(b"\n", position)
+            if not _STATUS_CLASS_RE.search(block, position, len(block) if end < 0 else end):
+                return True
+    return False
 
 
 def _line_at(block, position):

@@ -133,18 +133,23 @@ class ClfClock(object):
 # -- combined access logs -----------------------------------------------------------------------
 
 # Only what the scan needs is captured (stamp, request, status); the rest of the line is looked at
-# only for the request time. The unrolled quoted-string pattern is several times faster than an
-# alternation, which matters on the hottest path of the module.
-_COMBINED_RE = re.compile(r'\S+ \S+ \S+ \[([^\]]+)\] "([^"\\]*(?:\\.[^"\\]*)*)" (\d{3}) ')
+# only for the request time. The user field may hold spaces (nginx and Apache log the name of any
+# Basic credentials as sent) and a syslog or virtual-host prefix may come first, so anything may
+# sit between the first two fields and the stamp. The unrolled quoted-string pattern is several
+# times faster than an alternation, which matters on the hottest path of the module.
+_COMBINED_RE = re.compile(r'\S+ \S+ .+? \[([^\]]+)\] "([^"\\]*(?:\\.[^"\\]*)*)" (\d{3}) ')
 _REQUEST_TIME_RE = re.compile(r'(?<![\w])(?:rt|request_time)="?([0-9]+(?:\.[0-9]+)?)')
 _BARE_TIME_RE = re.compile(r' ([0-9]+(?:\.[0-9]+)?)')
+# The size, referer and user agent after the status: where the client's own text ends.
+_CLIENT_FIELDS_RE = re.compile(r'\S+ "[^"\\]*(?:\\.[^"\\]*)*" "[^"\\]*(?:\\.[^"\\]*)*"')
 TIME_UNITS = {"s": 1000.0, "ms": 1.0, "us": 0.001}
 
 
 def parse_combined(lines, request_time_unit="s"):
     """nginx/Apache combined (or common) format; a request time, when logged, is a key
-    (``rt=0.123``, ``request_time=0.123``) anywhere after the request or a bare last field
-    (``0.123``), in ``request_time_unit`` (s, ms, us)."""
+    (``rt=0.123``, ``request_time=0.123``) after the user agent (after the size in the common
+    format) or a bare number ending the line after its last quoted field (``0.123``), in
+    ``request_time_unit`` (s, ms, us)."""
     match_line = _COMBINED_RE.match
     clock = ClfClock()
     seconds = {}  # a busy log repeats each stamp many times
@@ -157,13 +162,17 @@ def parse_combined(lines, request_time_unit="s"):
         stamp, request, status = match.groups()
         status = int(status)
         duration = None
-        # nginx's common key=value extensions: rt=0.123 uct="0.000" urt="0.120"
-        keyed = _REQUEST_TIME_RE.search(line, match.end()) if "rt=" in line else None
+        # nginx's common key=value extensions (rt=0.123 uct="0.000" urt="0.120"), read only after
+        # the referer and user agent: those are the client's to write, and "?rt=3600" there
+        # must not become a latency.
+        client = _CLIENT_FIELDS_RE.match(line, match.end())
+        keys_from = client.end() if client else match.end()
+        keyed = _REQUEST_TIME_RE.search(line, keys_from) if "=" in line[keys_from:] else None
         if keyed:
             duration = float(keyed.group(1)) * scale
-        # Otherwise a request time is a bare number after the quoted referer and user agent,
-        # ending the line (nginx's "$http_user_agent" $request_time); a common-format line ends
-        # at the size. logs_combined_fast reads it by the same definition.
+        # Otherwise a request time is a bare number ending the line after its last quoted field
+        # (nginx's "$http_user_agent" $request_time); a common-format line ends at the size.
+        # logs_combined_fast reads it by the same definition.
         else:
             last_quote = line.rfind('"')
             bare = _BARE_TIME_RE.fullmatch(line, last_quote + 1) if last_quote >= match.end() else None

@@ -74,7 +74,12 @@ def merge_stats(into, part, sample_limit):
         counts = getattr(into, name)
         for key, value in getattr(part, name).items():
             counts[key] = counts.get(key, 0) + value
-    into.unparsed_samples.extend(part.unparsed_samples[:max(0, sample_limit - len(into.unparsed_samples))])
+    # A byte range counts its lines from 1: its samples are numbered on from the ranges before it.
+    first = part.files[0] if part.files else None
+    before = into.files[-1].lines if first and into.files and into.files[-1].path == first.path else 0
+    samples = [dict(sample, line=sample["line"] + before) if before and sample["path"] == first.path else sample
+               for sample in part.unparsed_samples]
+    into.unparsed_samples.extend(samples[:max(0, sample_limit - len(into.unparsed_samples))])
     for report in part.files:
         mine = into.files[-1] if into.files else None
         if mine is not None and mine.path == report.path:  # the next range of the same file

@@ -118,7 +118,8 @@ def signature_key(source, template):
     key = _KEY_CACHE.get((source, template))
     if key is None:
         key = hashlib.sha1(("%s\x00%s" % (source, template)).encode("utf-8", "replace")).hexdigest()[:16]
-        if len(_KEY_CACHE) >= _TEMPLATE_CACHE_SIZE:
-            _KEY_CACHE.clear()
-        _KEY_CACHE[(source, template)] = key
+        if len(template) <= _CACHED_MESSAGE_CHARS:
+            if len(_KEY_CACHE) >= _TEMPLATE_CACHE_SIZE:
+                _KEY_CACHE.clear()
+            _KEY_CACHE[(source, template)] = key
     return key

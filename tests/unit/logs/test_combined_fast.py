@@ -10,7 +10,11 @@ and blocks with odd lines fall back beside them.
 from __future__ import annotations
 
 import calendar
+import json
+import pathlib
 import random
+import subprocess
+import sys
 import time
 
 import pytest
@@ -54,15 +58,40 @@ def _line(rng, ts, zone="+0000", odd=None):
         request = 'GET /api/a\\"b HTTP/1.1'
     elif odd == "no_method":
         request = "/api/leads"
+    elif odd == "tls_probe":  # as nginx logs a TLS handshake sent to its HTTP port
+        request, status = "\\x16\\x03\\x01\\x00\\xCA\\x01\\x00\\x00\\xC6\\x03\\x03", 400
     elif odd == "garbage":
         return "\x16\x03\x01 scanner junk %d" % rng.randint(0, 9)
     elif odd == "crlf":
         tail += "\r"
     elif odd == "status_600":
         status = 600
-    line = '203.0.113.%d - - [%s] "%s" %d %d "-" "Mozilla/5.0"%s' % (
-        rng.randint(1, 254), _stamp(ts, zone), request, status, rng.randint(10, 5000), tail)
+    elif odd == "query":
+        request = "GET /api/products?sort=price&start=%d&cart=1 HTTP/1.1" % rng.randint(0, 99)
+    elif odd == "request_time_keyed":
+        tail = " request_time=%.3f" % rng.random()
+    elif odd == "keyed_quoted":
+        tail = ' rt=%.3f uct="0.000" urt="0.%03d"' % (rng.random(), rng.randint(0, 999))
+    user, referer, prefix = "-", "-", ""
+    if odd == "user_space":
+        user = "john doe"
+    elif odd == "referer_rt":
+        referer = "https://evil.example/?rt=3600"
+    elif odd == "syslog":
+        prefix = "Nov 28 11:00:00 web1 nginx: "
+    elif odd == "vhost":
+        prefix = "shop.example:443 "
+    line = '%s203.0.113.%d - %s [%s] "%s" %d %d "%s" "Mozilla/5.0"%s' % (
+        prefix, rng.randint(1, 254), user, _stamp(ts, zone), request, status, rng.randint(10, 5000), referer, tail)
     return line
+
+
+class _Counted(list):
+    """Regions of the blocks the block path counted, and their lines in ``lines``."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines = []
 
 
 @pytest.fixture
@@ -74,14 +103,18 @@ def small_blocks(monkeypatch):
 @pytest.fixture
 def block_path_runs(monkeypatch):
     """Counts the blocks the block path counted (a spy: the real method runs)."""
-    counted = []
+    counted = _Counted()
+    counted_lines = counted.lines
     original = logs_combined_fast.BlockCounter.count
 
     def spy(self, block):
         tally = original(self, block)
         if tally is not None:
             counted.append(tally.region)
+            counted_lines.append(tally.lines)
         return tally
+
+
 
     monkeypatch.setattr(logs_combined_fast.BlockCounter, "count", spy)
     return counted
@@ -116,8 +149,11 @@ def test_every_window_and_boundary_gives_the_line_parsers_figures(tmp_path, smal
     assert fast[0]["metrics"]["requests"] == 7 * DAY // 90 and fast[0]["metrics"]["errors"] > 0
 
 
-@pytest.mark.parametrize("odd", ["upstream", "keyed", "no_time", "dash_time", "escaped", "no_method", "garbage",
-                                 "crlf", "status_600"])
+ODD_KINDS = ["upstream", "keyed", "no_time", "dash_time", "escaped", "no_method", "garbage", "crlf", "status_600",
+             "query", "request_time_keyed", "keyed_quoted", "user_space", "referer_rt", "syslog", "vhost", "tls_probe"]
+
+
+@pytest.mark.parametrize("odd", ODD_KINDS)
 @pytest.mark.parametrize("prefix", [None, "/api/"])
 def test_odd_lines_among_ordinary_ones_give_the_line_parsers_figures(tmp_path, small_blocks, block_path_runs,
                                                                      monkeypatch, odd, prefix):
@@ -180,7 +216,7 @@ def test_a_line_from_another_zone_is_not_moved_across_the_boundary(tmp_path, mon
 def test_property_block_path_equals_line_parser(tmp_path_factory, monkeypatch):
     hypothesis = pytest.importorskip("hypothesis")
     strategies = hypothesis.strategies
-    odd_kinds = [None] * 8 + ["upstream", "keyed", "no_time", "escaped", "garbage", "crlf", "no_method"]
+    odd_kinds = [None] * 8 + ODD_KINDS
     monkeypatch.setattr(logs_files, "CHUNK_BYTES", 2048)
 
     @hypothesis.settings(max_examples=40, deadline=None)
@@ -198,6 +234,50 @@ def test_property_block_path_equals_line_parser(tmp_path_factory, monkeypatch):
     same()
 
 
+def test_whole_files_of_prefixed_lines_and_queries_keep_the_block_path(tmp_path, small_blocks, block_path_runs,
+                                                                        monkeypatch):
+    """nginx logging through syslog, Apache's vhost_combined and shop traffic full of ?sort= are
+    read as requests, by both paths, and the query strings do not push blocks to the line parser."""
+    rng = random.Random(2)
+    for odd in ("syslog", "vhost", "query"):
+        log = tmp_path / ("%s.log" % odd)
+        _write(log, [_line(rng, NOW - DAY + i * 30, odd=odd) for i in range(2000)])
+        params = _params(log, latency_path_prefix="/api/")
+        del block_path_runs[:]
+        fast = _strip(scan_logs(params, now=NOW)[0])
+        assert fast == _without_block_path(params, monkeypatch)
+        assert fast[0]["metrics"]["requests"] == 2000 and fast[0]["metrics"]["unparsed_lines"] == 0
+        assert len(block_path_runs) > 10, odd
+
+
+def test_a_few_scanner_lines_cost_the_block_path_only_themselves(tmp_path, block_path_runs, monkeypatch):
+    """Full-size blocks (1 MiB reads) with a TLS handshake or probe logged as a request every
+    thousand lines: the lines around them are still counted whole. Junk lines without a stamp
+    send their blocks to the line parser, with the same figures."""
+    for odd, unparsed in (("tls_probe", 0), ("garbage", 30)):
+        rng = random.Random(6)
+        lines = [_line(rng, NOW - DAY + i, odd=odd if i % 1000 == 500 else None) for i in range(30000)]
+        log = tmp_path / ("%s.log" % odd)
+        _write(log, lines)
+        params = _params(log, latency_path_prefix="/api/")
+        del block_path_runs.lines[:]
+        fast = _strip(scan_logs(params, now=NOW)[0])
+        assert fast == _without_block_path(params, monkeypatch)
+        assert fast[0]["metrics"]["unparsed_lines"] == unparsed and fast[0]["metrics"]["requests"] == 30000 - unparsed
+        if odd == "tls_probe":  # lines with no stamp at all are rarer: their blocks go line by line
+            assert sum(block_path_runs.lines) >= 29000
+
+
+def test_a_client_cannot_write_the_request_time(tmp_path, small_blocks, monkeypatch):
+    rng = random.Random(4)
+    log = tmp_path / "access.log"
+    _write(log, [_line(rng, NOW - DAY + i * 30, odd="referer_rt") for i in range(500)])
+    params = _params(log)
+    fast = _strip(scan_logs(params, now=NOW)[0])
+    assert fast == _without_block_path(params, monkeypatch)
+    assert fast[1]["metrics"]["latency_max_ms"] < 100000  # the generated times, not the referer's 3600 s
+
+
 def test_byte_ranges_read_every_line_exactly_once(tmp_path):
     rng = random.Random(11)
     lines = [("x" * rng.choice([0, 1, 5, 40, 300, 5000])) + str(i) for i in range(2000)]
@@ -211,6 +291,38 @@ def test_byte_ranges_read_every_line_exactly_once(tmp_path):
             for block in read_blocks(str(log), FileReport(str(log)), (start, end)):
                 seen.extend(block.decode().split("\n"))
         assert seen == lines, cuts
+
+
+def test_byte_ranges_on_two_processes_give_the_serial_figures(tmp_path):
+    """Ranges forced on a small file by lowering the size floor (a switch, not a mock), in a
+    fresh interpreter as on a host (forking pytest, whose fixtures run threads, can deadlock)."""
+    rng = random.Random(8)
+    lines = [_line(rng, NOW - DAY + i * 5) for i in range(6000)]
+    for index in (10, 2500, 3001, 5999):
+        lines[index] = "garbage line %d" % index
+    log = tmp_path / "access.log"
+    _write(log, lines)
+    script = """
+import json, sys
+import ansible.module_utils
+ansible.module_utils.__path__.append(sys.argv[1])
+from ansible.module_utils.upkeep import logs, logs_parallel
+params, now = json.loads(sys.argv[2]), float(sys.argv[3])
+serial, _ = logs.scan_logs(dict(params, workers=1), now=now)
+logs_parallel.PARALLEL_MIN_BYTES = 0
+tasks = logs_parallel.plan_tasks(params["sources"][0]["paths"], 2, True)
+parallel, _ = logs.scan_logs(dict(params, workers=2), now=now)
+strip = lambda checks: [{k: v for k, v in c.items() if k != "duration_ms"} for c in checks]
+print(json.dumps({"ranges": len(tasks), "same": strip(parallel) == strip(serial),
+                  "samples": [s["line"] for s in parallel[0]["unparsed_samples"]]}))
+"""
+    repo = pathlib.Path(__file__).resolve().parents[3]
+    proc = subprocess.run([sys.executable, "-c", script, str(repo / "module_utils"), json.dumps(_params(log)),
+                           str(NOW)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    outcome = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert outcome["ranges"] >= 2 and outcome["same"]
+    assert outcome["samples"] == [11, 2501, 3002, 6000]
 
 
 def test_oversized_lines_are_found_in_jumps():
