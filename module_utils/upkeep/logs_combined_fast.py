@@ -49,8 +49,10 @@ _STATUS_CLASS_RE = re.compile(rb'HTTP/[0-9.]+" ([1-5])\d\d ')
 # Where an odd request may be: nginx writes a request it could not read byte for byte, a TLS
 # handshake or probe as "\x16\x03...", a connection closed before any request as "-". The
 # first is found by its backslash (memchr speed), the second looked for only when needed.
-_ODD_REQUEST_MARKS = (b"\\x", b'] "-" ')
-_KEY_RE = re.compile(rb"rt=")
+_ODD_REQUEST_MARKS = (b"\\", b'] "-" ')
+# rt= and request_time= not after a letter, digit or underscore (sort=, cart= are no keys: the
+# line parser's pattern has the same look-behind), written literal-first so the search is fast.
+_KEY_RE = re.compile(rb"rt=(?<!\wrt=)|request_time=(?<!\wrequest_time=)")
 # The line parser wants two fields before the stamp: the first line is checked (nginx and Apache
 # write the client address and an ident first on every line, so the rest are not).
 _FIRST_LINE_START_RE = re.compile(rb'[!-~]+ [!-~]+ ')
@@ -59,7 +61,6 @@ _FIRST_LINE_START_RE = re.compile(rb'[!-~]+ [!-~]+ ')
 MAX_ODD_LINES = 64
 # A request time written as a key (rt=, request_time=): the line parser reads it after the
 # user agent.
-_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _CLASS_DIGITS = (b"1", b"2", b"3", b"4", b"5")
 # Also matches elsewhere than after a request (a user agent followed by " 512 "): the count of
 # matches must equal the 5xx count of the status classes, else the block goes line by line.
@@ -239,16 +240,10 @@ def _has_keyed_time(block):
     """Whether a line of ``block`` may hold a keyed request time (rt=, request_time=) where the
     line parser reads one: anywhere but inside the request, which is followed on its line by the
     ``HTTP/x" NNN`` the block path counts (a query such as ?sort= or ?start= is left alone)."""
-    # After a letter, digit or underscore (sort=, cart=, upstream_request_time=) it is not a key
-    # the line parser reads: its pattern has the same look-behind.
-    positions = [match.start() for match in _KEY_RE.finditer(block)]
-    if b"request_time=" in block:
-        positions += [match.start() for match in re.finditer(rb"request_time=", block)]
-    for position in positions:
-        if position == 0 or block[position - 1] not in _WORD_BYTES:
-            end = block.find(b"\n", position)
-            if not _STATUS_CLASS_RE.search(block, position, len(block) if end < 0 else end):
-                return True
+    for match in _KEY_RE.finditer(block):
+        end = block.find(b"\n", match.start())
+        if not _STATUS_CLASS_RE.search(block, match.start(), len(block) if end < 0 else end):
+            return True
     return False
 
 
