@@ -23,6 +23,7 @@ benchmarks/results/daily_fleet.json and a Markdown table on stdout.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import pathlib
@@ -104,15 +105,20 @@ def check_report(report_dir: pathlib.Path, hosts: int) -> dict:
     expected = hosts * CHECKS_PER_HOST
     counts = report["counts"]
     if sum(counts.values()) != expected or counts["unknown"] or counts["critical"]:
-        raise SystemExit("daily run did not evaluate everything: expected %d checks, got %s; not ok: %s" % (
-            expected, counts, [(c["host"], c["target"], c["summary"]) for c in report["checks"] if c["status"] != "ok"][:10]))
+        bad = collections.Counter((c["id"], c["status"]) for c in report["checks"] if c["status"] in ("critical", "unknown"))
+        raise SystemExit("daily run did not evaluate everything: expected %d checks, got %s; critical/unknown: %s; "
+                         "e.g. %s" % (expected, counts, dict(bad), [(c["host"], c["id"], c["summary"]) for c in
+                                                                    report["checks"] if c["status"] == "critical"][:5]))
     warnings = sorted({"%s: %s" % (c["target"], c["summary"]) for c in report["checks"] if c["status"] == "warning"})
     return dict(counts, warning_examples=warnings[:5])
 
 
 def bench_size(servers: Servers, work: pathlib.Path, hosts: int, repeats: int) -> dict:
-    inventory = {"all": {"children": {"platform": {"hosts": {
-        "app-%03d" % i: servers.host_vars(i) for i in range(hosts)}}}}}
+    # The benchmark's databases are fresh: their buffer-cache statistics are those of the seeding,
+    # not of an application's working set, so the cache-hit ratio is not judged (still queried).
+    inventory = {"all": {"vars": {"upkeep_postgres_health_cache_hit_min_blocks": 10 ** 12},
+                         "children": {"platform": {"hosts": {
+                             "app-%03d" % i: servers.host_vars(i) for i in range(hosts)}}}}}
     inv = work / ("inventory-%d.yml" % hosts)
     inv.write_text(yaml.safe_dump(inventory, sort_keys=False, width=1000))
     baseline_pb = work / "baseline.yml"
