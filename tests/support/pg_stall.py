@@ -1,6 +1,5 @@
 """A loopback TCP proxy to PostgreSQL that relays the login and then stops answering: the
-fault a client-side deadline exists for. (Same as the one in tests/unit/pg/test_pg_ping_logic.py,
-which may import it from here.)"""
+fault a client-side deadline exists for (pg_ping's and the auth audit's tests use it)."""
 
 from __future__ import annotations
 

@@ -167,11 +167,13 @@ def test_a_read_past_the_statement_timeout_is_unknown(pg_cluster, pg_database, s
     self-hosted GoTrue behind a view would be), so statement_timeout fires on the server."""
     with pg_cluster.connect(pg_database) as conn:
         conn.execute("CREATE SCHEMA auth")
-        # Rows depend on g, so the planner cannot fold the filters away and skip the sleep.
+        # Rows depend on g, so the planner cannot fold the filters away and skip the sleep; they
+        # are stamped from the scan's NOW (not the server's now(), which runs ahead of it while a
+        # long suite runs): rows outside the window would let a nested loop never run the sleep.
         conn.execute("CREATE VIEW auth.audit_log_entries AS SELECT gen_random_uuid() AS id, "
                      "json_build_object('action', 'login', 'n', g) AS payload, "
-                     "now() - g * interval '1 minute' AS created_at, ''::varchar(64) AS ip_address "
-                     "FROM generate_series(1, 3) AS g, LATERAL (SELECT pg_sleep(1)) AS s")
+                     "to_timestamp(%f) - g * interval '1 minute' AS created_at, ''::varchar(64) AS ip_address "
+                     "FROM generate_series(1, 3) AS g, LATERAL (SELECT pg_sleep(1)) AS s" % NOW)
         conn.execute("GRANT USAGE ON SCHEMA auth TO %s; GRANT SELECT ON auth.audit_log_entries TO %s" % (APP_ROLE, APP_ROLE))
     database = dict(app_options(pg_cluster, database=pg_database), statement_timeout_ms=200)
     started = time.monotonic()
