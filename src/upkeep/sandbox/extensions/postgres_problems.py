@@ -32,8 +32,13 @@ NO_RLS_TABLE = "lead_exports"
 SLOW_QUERY_RUNS = 6
 # Searching every update note for a product's SKU: a nested loop over 50,000 unindexed rows per
 # product, the kind of "quick search" that ships and then dominates pg_stat_statements.
+# How long the scan takes depends on the machine (a fast one ran it under the review's 100 ms
+# warning), so an uncorrelated sub-select (one InitPlan, evaluated once a call) sleeps too: every
+# call takes at least SLOW_QUERY_FLOOR_S whatever the machine, and the planted problem is always found.
+SLOW_QUERY_FLOOR_S = 0.25
 SLOW_QUERY = ("SELECT p.id, count(a.id) FROM products p LEFT JOIN availability_updates a "
-              "ON a.note ILIKE '%%' || p.sku || '%%' WHERE p.id <= %s GROUP BY p.id")
+              "ON a.note ILIKE '%%' || p.sku || '%%' "
+              "WHERE p.id <= %s AND (SELECT true FROM pg_sleep(%s)) GROUP BY p.id")
 SLOW_QUERY_PRODUCTS = 4
 
 
@@ -94,7 +99,7 @@ def dead_tuples(admin_conn: psycopg.Connection, app_conn: psycopg.Connection) ->
 def slow_query(admin_conn: psycopg.Connection, app_conn: psycopg.Connection) -> None:
     admin_conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     for _ in range(SLOW_QUERY_RUNS):
-        app_conn.execute(SLOW_QUERY, (SLOW_QUERY_PRODUCTS,)).fetchall()
+        app_conn.execute(SLOW_QUERY, (SLOW_QUERY_PRODUCTS, SLOW_QUERY_FLOOR_S)).fetchall()
 
 
 @planted("pg_superuser_role")
