@@ -19,7 +19,8 @@ description:
     C(sqlstate=) prefix) and C(postgres_csv) (PostgreSQL csvlog).
   - Emits C(log.errors) per source (requests or entries, error rate, errors by category and severity,
     unparseable lines), C(log.latency) per source that logs a duration (p50/p95/p99 from a streaming
-    log-bucketed sketch, each within 1 % of the exact percentile, memory bounded whatever the volume),
+    log-bucketed sketch, each within 1 % of the exact percentile as numpy computes it by default - linear
+    interpolation between the closest ranks - memory bounded whatever the volume),
     and one C(log.signatures) (top error signatures with numbers, UUIDs, IPs, hashes, path ids, quoted
     and secret-looking values masked; new, regressed and spiking ones against the previous window).
   - Lines that cannot be parsed are counted and sampled; a binary, unreadable or truncated file is

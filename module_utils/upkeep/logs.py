@@ -186,8 +186,8 @@ def _latency_check(stats, params):
                           "latency_max_ms": round(sketch.max, 2), "latency_samples": sketch.count,
                           "latency_relative_error_pct": 100 * DEFAULT_RELATIVE_ACCURACY},
                  thresholds={"latency_p95_ms": thresholds(warn, crit)}, findings=findings,
-                 estimate="log-bucketed sketch: each percentile within %g %% of the exact value"
-                          % (100 * DEFAULT_RELATIVE_ACCURACY))
+                 estimate="log-bucketed sketch: each percentile within %g %% of the exact value by linear "
+                          "interpolation between closest ranks (numpy's default)" % (100 * DEFAULT_RELATIVE_ACCURACY))
 
 
 def _signature_view(entry):
