@@ -27,8 +27,9 @@ import os
 import re
 import subprocess
 
-from .npm_osv import SEVERITIES, OsvError, audit_lockfile, load_advisories
-from .result import CRITICAL, OK, WARNING, ParameterError, Stopwatch, check, finding, unknown_check
+from .npm_lockfile import ProjectFileError, read_project
+from .npm_osv import SEVERITIES, OsvError, audit_installed, load_advisories
+from .result import CRITICAL, OK, UNKNOWN, WARNING, ParameterError, Stopwatch, check, finding, unknown_check
 
 CHECK_ID = "npm.audit"
 MODES = ("npm", "osv", "auto")
@@ -188,13 +189,18 @@ def _reachable_advisories(name, by_name, seen=None):
 
 
 def evaluate(vulnerabilities, audit_level, allowlist, target, source, dependencies_total=None, host=None,
-             duration_ms=None, notes=()):
-    """The ``npm.audit`` check for normalised ``vulnerabilities`` under the policy."""
+             duration_ms=None, notes=(), unevaluated=()):
+    """The ``npm.audit`` check for normalised ``vulnerabilities`` under the policy.
+
+    ``unevaluated`` lists advisory ranges that could not be evaluated (npm_osv problems). They and
+    advisories whose severity could not be computed (``unscored``) leave the verdict open: the
+    check is ``unknown`` with the reason unless it is critical anyway, which nothing unread can undo.
+    """
     threshold = len(SEVERITIES) if audit_level == "none" else SEVERITIES.index(audit_level)
     by_name = {item["name"]: item for item in vulnerabilities}
     counts = {severity: 0 for severity in SEVERITIES}
     counted = {severity: 0 for severity in SEVERITIES}
-    findings, below, used_entries = [], [], {}
+    findings, below, used_entries, unscored = [], [], {}, {}
     direct = transitive = fixable = major_fixes = allowlisted = 0
     for item in vulnerabilities:
         counts[item["severity"]] = counts.get(item["severity"], 0) + 1
@@ -208,6 +214,9 @@ def evaluate(vulnerabilities, audit_level, allowlist, target, source, dependenci
         if not live and (item["advisories"] or item["via_packages"]):
             allowlisted += 1
             continue
+        for advisory in live:
+            if advisory.get("unscored"):
+                unscored.setdefault(advisory["id"], (item["name"], advisory["unscored"]))
         severity = max((advisory["severity"] for advisory in live), key=_rank, default=item["severity"])
         severity = min(severity, item["severity"], key=_rank)  # npm's package severity caps what it inherits
         if _rank(severity) < threshold:
@@ -229,16 +238,38 @@ def evaluate(vulnerabilities, audit_level, allowlist, target, source, dependenci
                                     "Fix the vulnerability, or review the risk again and extend the expiry date."))
     for note in notes:
         findings.append(finding("info", note, target))
+    for advisory_id, (package, reason) in sorted(unscored.items()):
+        findings.append(finding(WARNING, "Severity of %s (%s) not computed" % (advisory_id, package), target,
+                                reason, "Install the cvss package on this host, or use an advisory database "
+                                        "that labels severities (GitHub's database_specific.severity)."))
+    for problem in unevaluated:
+        findings.append(finding(WARNING, "Advisory %s not evaluated for %s@%s" % (problem["id"], problem["package"],
+                                                                               problem["version"]),
+                                problem.get("node") or target, problem["problem"],
+                                "Correct the record in the advisory database (OSV SEMVER bounds are semantic "
+                                "versions), or check this package against the advisory by hand."))
     high = counted["critical"] + counted["high"]
     total_counted = sum(counted.values())
     status = CRITICAL if high else WARNING if total_counted else OK
+    open_questions = []
+    if unscored:
+        open_questions.append("severity of %d advisor%s not computed (%s)" % (
+            len(unscored), "y" if len(unscored) == 1 else "ies", "; ".join(
+                "%s: %s" % (key, reason) for key, (_package, reason) in sorted(unscored.items()))[:300]))
+    if unevaluated:
+        open_questions.append("%d advisory range%s not evaluated (%s)" % (
+            len(unevaluated), "" if len(unevaluated) == 1 else "s", "; ".join(
+                "%s for %s@%s: %s" % (p["id"], p["package"], p["version"], p["problem"]) for p in unevaluated)[:300]))
+    if open_questions and status != CRITICAL:
+        status = UNKNOWN
     findings.sort(key=lambda item: ("critical", "warning", "info").index(item["severity"]))
     dropped = max(0, len(findings) - MAX_FINDINGS)
     findings = findings[:MAX_FINDINGS]
     metrics = {"vulnerabilities_total": sum(counts.values()), "counted_total": total_counted,
                "direct_count": direct, "transitive_count": transitive, "fix_available_count": fixable,
                "semver_major_fix_count": major_fixes, "allowlisted_count": allowlisted,
-               "findings_dropped_count": dropped}
+               "findings_dropped_count": dropped, "unscored_advisories_count": len(unscored),
+               "unevaluated_ranges_count": len(unevaluated)}
     for severity in SEVERITIES:
         metrics["vulnerabilities_%s" % severity] = counts[severity]
     if dependencies_total is not None:
@@ -250,6 +281,8 @@ def evaluate(vulnerabilities, audit_level, allowlist, target, source, dependenci
     extra = sum(counts.values()) - total_counted
     if extra:
         summary += "; %d more below the level or allowlisted" % extra
+    if status == UNKNOWN:
+        summary = "cannot tell: %s; %s" % ("; ".join(open_questions), summary)
     summary += " [source: %s]" % source
     return check(CHECK_ID, target, status, summary, metrics=metrics,
                  thresholds={"audit_level": {"critical": "high", "warning": audit_level}},
@@ -290,18 +323,6 @@ def _lockfile(project_dir):
     return None
 
 
-def _read_json(path):
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def _osv_audit(settings, lockfile):
-    advisories = load_advisories(settings["osv_dir"])
-    manifest_path = os.path.join(settings["path"], "package.json")
-    manifest = _read_json(manifest_path) if os.path.isfile(manifest_path) else None
-    return audit_lockfile(_read_json(lockfile), advisories, manifest, settings["omit_dev"])
-
-
 def audit_project(settings, npm_path, allowlist, timeout_s=120):
     """The ``npm.audit`` check of one project (settings merged with defaults, see audit_projects)."""
     target = settings["name"] or settings["path"]
@@ -314,7 +335,21 @@ def audit_project(settings, npm_path, allowlist, timeout_s=120):
             return unknown_check(CHECK_ID, target, "no package-lock.json or npm-shrinkwrap.json in %s: the audit needs a "
                                  "lockfile" % settings["path"], host=host,
                                  remediation="Commit the lockfile (npm install --package-lock-only creates one).")
-        notes, source = [], settings["mode"]
+        manifest = os.path.join(settings["path"], "package.json")
+        try:
+            # Read in every mode: npm audit, too, calls an empty or broken lockfile clean.
+            installed, declared = read_project(lockfile, manifest if os.path.isfile(manifest) else None)
+        except ProjectFileError as exc:
+            return unknown_check(CHECK_ID, target, str(exc), host=host, duration_ms=watch.ms,
+                                 remediation="Regenerate the file with npm install (or restore it from version control).")
+        if declared and not installed:
+            return unknown_check(
+                CHECK_ID, target, "%s lists no installed packages while package.json declares %d dependenc%s (%s): "
+                "nothing was audited" % (lockfile, len(declared), "y" if len(declared) == 1 else "ies",
+                                         ", ".join(declared[:5]) + (", ..." if len(declared) > 5 else "")),
+                host=host, duration_ms=watch.ms,
+                remediation="Run npm install (or npm install --package-lock-only) and commit the lockfile it writes.")
+        notes, source, unevaluated = [], settings["mode"], []
         if settings["mode"] in ("npm", "auto"):
             try:
                 if not npm_path:
@@ -332,14 +367,16 @@ def audit_project(settings, npm_path, allowlist, timeout_s=120):
                 source = "osv"
         if source == "osv":
             try:
-                vulnerabilities, total, unparsed = _osv_audit(settings, lockfile)
-            except (OsvError, OSError, ValueError) as exc:
-                return unknown_check(CHECK_ID, target, "offline audit failed: %s" % exc, host=host, duration_ms=watch.ms)
+                advisories = load_advisories(settings["osv_dir"])
+            except OsvError as exc:
+                return unknown_check(CHECK_ID, target, "offline audit failed: %s" % exc, host=host, duration_ms=watch.ms,
+                                     remediation="Repair or re-sync the OSV advisory directory.")
+            vulnerabilities, total, unparsed, unevaluated = audit_installed(installed, advisories, settings["omit_dev"])
             if unparsed:
                 notes.append("%d installed package(s) with non-semver versions (git, file, tarball) not checked" % unparsed)
             source = "osv:%s" % settings["osv_dir"]
     return evaluate(vulnerabilities, settings["audit_level"], allowlist, target, source, total, host=host,
-                    duration_ms=watch.ms, notes=notes)
+                    duration_ms=watch.ms, notes=notes, unevaluated=unevaluated)
 
 
 def audit_projects(params, npm_path, today=None):

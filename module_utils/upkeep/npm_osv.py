@@ -1,14 +1,20 @@
 # -*- coding: utf-8 -*-
-"""Offline npm audit: match a package-lock.json against a local OSV advisory directory.
+"""Offline npm audit: match a project's installed packages against a local OSV advisory directory.
 
-For air-gapped hosts and registries that refuse npm's bulk advisory endpoint. The lockfile's
-installed packages (v2/v3 ``packages``, v1 nested ``dependencies``) are matched against OSV
-records (https://ossf.github.io/osv-schema/) of the ``npm`` ecosystem: ``SEMVER`` ranges with
-``introduced`` / ``fixed`` / ``last_affected`` events, evaluated with semver precedence (so
-1.0.0-rc.1 is inside ``fixed: 1.0.0``), and explicit ``versions`` lists.
+For air-gapped hosts and registries that refuse npm's bulk advisory endpoint. Installed packages
+come from npm_lockfile.py; OSV records (https://ossf.github.io/osv-schema/) of the ``npm``
+ecosystem are matched by their ``SEMVER`` ranges with ``introduced`` / ``fixed`` /
+``last_affected`` events, evaluated with semver precedence (so 1.0.0-rc.1 is inside ``fixed:
+1.0.0``), and by explicit ``versions`` lists.
+
+Every record is checked for shape when it is loaded: a record whose fields have the wrong types
+is an OsvError naming the file and the field, so the project's check is ``unknown`` rather than
+the task dying on a TypeError. A range bound that is not a semantic version cannot be evaluated;
+it is returned as a problem (the check reports it) instead of the range being skipped quietly.
 
 The result has the shape npm.py builds from an ``npm audit --json`` report, so one policy
-evaluates both. Standard library only.
+evaluates both. Standard library only; scoring CVSS vectors uses the optional ``cvss`` package
+(npm_severity.py).
 """
 
 from __future__ import annotations
@@ -16,25 +22,89 @@ from __future__ import annotations
 import json
 import os
 
+from .npm_severity import SEVERITIES, advisory_severity
 from .semver import InvalidVersion, parse
 
-SEVERITIES = ("info", "low", "moderate", "high", "critical")
-# GitHub's OSV export names severities this way; an advisory without one counts as moderate
-# (the default audit level) so an unknown severity is never silently dropped.
-_GHSA_SEVERITY = {"LOW": "low", "MODERATE": "moderate", "MEDIUM": "moderate", "HIGH": "high", "CRITICAL": "critical"}
-DEFAULT_SEVERITY = "moderate"
+__all__ = ["SEVERITIES", "OsvError", "load_advisories", "in_range", "match_version", "audit_installed"]
+
+_RANGE_EVENTS = ("introduced", "fixed", "last_affected")
 
 
 class OsvError(ValueError):
-    """The advisory directory or the lockfile cannot be used (message says which file and why)."""
+    """The advisory directory or one of its records cannot be used (message says which file and why)."""
+
+
+# -- loading and checking records -----------------------------------------------------------------
+
+def _kind(value):
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _expect(value, kind, where, optional=True):
+    """``value`` when it has ``kind`` (None allowed when optional); OsvError naming ``where`` otherwise."""
+    if value is None and optional:
+        return kind()
+    if not isinstance(value, kind) or isinstance(value, bool):
+        wanted = {dict: "an object", list: "an array", str: "a string"}[kind]
+        raise OsvError("%s must be %s, got %s" % (where, wanted, _kind(value)))
+    return value
+
+
+def check_record(record, path):
+    """Raise OsvError (naming ``path`` and the field) unless ``record`` has the OSV shape this code reads."""
+    if not isinstance(record, dict):
+        raise OsvError("%s holds %s, not an OSV record (an object with an id)" % (path, _kind(record)))
+    if not str(record.get("id") or "").strip() or not isinstance(record["id"], str):
+        raise OsvError("%s: id must be a non-empty string" % path)
+    where = "%s (%s): " % (path, record["id"])
+    for key in ("summary", "details", "modified", "withdrawn"):
+        _expect(record.get(key), str, where + key)
+    _expect(record.get("database_specific"), dict, where + "database_specific")
+    _check_severity_list(record.get("severity"), where + "severity")
+    for index, reference in enumerate(_expect(record.get("references"), list, where + "references")):
+        _expect(reference, dict, where + "references[%d]" % index, optional=False)
+        _expect(reference.get("url"), str, where + "references[%d].url" % index)
+    for index, affected in enumerate(_expect(record.get("affected"), list, where + "affected")):
+        here = where + "affected[%d]" % index
+        _expect(affected, dict, here, optional=False)
+        package = _expect(affected.get("package"), dict, here + ".package")
+        _expect(package.get("ecosystem"), str, here + ".package.ecosystem")
+        _expect(package.get("name"), str, here + ".package.name")
+        _expect(affected.get("database_specific"), dict, here + ".database_specific")
+        _check_severity_list(affected.get("severity"), here + ".severity")
+        for number, version in enumerate(_expect(affected.get("versions"), list, here + ".versions")):
+            _expect(version, str, here + ".versions[%d]" % number, optional=False)
+        for number, item in enumerate(_expect(affected.get("ranges"), list, here + ".ranges")):
+            spot = here + ".ranges[%d]" % number
+            _expect(item, dict, spot, optional=False)
+            _expect(item.get("type"), str, spot + ".type", optional=False)
+            for step, event in enumerate(_expect(item.get("events"), list, spot + ".events", optional=False)):
+                _expect(event, dict, spot + ".events[%d]" % step, optional=False)
+                for kind, value in event.items():
+                    _expect(value, str, "%s.events[%d].%s" % (spot, step, kind), optional=False)
+
+
+def _check_severity_list(value, where):
+    for index, item in enumerate(_expect(value, list, where)):
+        _expect(item, dict, "%s[%d]" % (where, index), optional=False)
+        _expect(item.get("type"), str, "%s[%d].type" % (where, index), optional=False)
+        _expect(item.get("score"), str, "%s[%d].score" % (where, index), optional=False)
 
 
 def load_advisories(directory):
-    """npm-ecosystem OSV records under ``directory`` (searched recursively): {package: [record]}."""
+    """npm-ecosystem OSV records under ``directory`` (searched recursively): {package: [(record, affected)]}.
+
+    An empty directory, or one without a single npm record, is an OsvError: that is what a failed
+    advisory sync leaves behind, and matching against it would call every project clean.
+    """
     if not os.path.isdir(directory):
         raise OsvError("advisory directory %s does not exist" % directory)
     by_package = {}
-    for root, _dirs, files in os.walk(directory):
+    records = 0
+    ecosystems = set()
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
         for name in sorted(files):
             if not name.endswith(".json"):
                 continue
@@ -42,24 +112,27 @@ def load_advisories(directory):
             try:
                 with open(path, encoding="utf-8") as handle:
                     record = json.load(handle)
-            except (OSError, ValueError) as exc:
-                raise OsvError("cannot read OSV record %s: %s" % (path, exc))
-            if not isinstance(record, dict) or "id" not in record:
-                raise OsvError("%s is not an OSV record (no id)" % path)
+            except OSError as exc:
+                raise OsvError("cannot read OSV record %s: %s" % (path, exc.strerror or exc))
+            except ValueError as exc:
+                raise OsvError("OSV record %s is not valid JSON: %s" % (path, exc))
+            check_record(record, path)
+            records += 1
             for affected in record.get("affected") or []:
                 package = affected.get("package") or {}
+                ecosystems.add(package.get("ecosystem") or "?")
                 if package.get("ecosystem") == "npm" and package.get("name"):
                     by_package.setdefault(package["name"], []).append((record, affected))
+    if not records:
+        raise OsvError("advisory directory %s holds no OSV records (*.json): an empty database cannot show a project "
+                       "clean (did the advisory sync fail?)" % directory)
+    if not by_package:
+        raise OsvError("advisory directory %s holds %d OSV record(s) but none for the npm ecosystem (found: %s)"
+                       % (directory, records, ", ".join(sorted(ecosystems)) or "no affected packages"))
     return by_package
 
 
-def _severity(record, affected):
-    for source in (affected.get("database_specific") or {}, record.get("database_specific") or {}):
-        value = str(source.get("severity") or "").upper()
-        if value in _GHSA_SEVERITY:
-            return _GHSA_SEVERITY[value]
-    return DEFAULT_SEVERITY
-
+# -- matching -------------------------------------------------------------------------------------
 
 def _event_version(value):
     return None if value == "0" else parse(value)
@@ -70,7 +143,7 @@ def in_range(version, events):
 
     The OSV evaluation: walk the events in version order; ``introduced`` switches affected on
     from its version ("0" meaning from the start), ``fixed`` off from its version,
-    ``last_affected`` off above its version.
+    ``last_affected`` off above its version. InvalidVersion when a bound is not semver.
     """
     def order(event):
         kind, value = next(iter(event.items()))
@@ -78,8 +151,8 @@ def in_range(version, events):
         return (point is not None, point if point is not None else 0, kind)
 
     affected = False
-    ordered = sorted((dict([item]) for event in events for item in event.items()
-                      if item[0] in ("introduced", "fixed", "last_affected")), key=order)
+    ordered = sorted((dict([item]) for event in events for item in event.items() if item[0] in _RANGE_EVENTS),
+                     key=order)
     for event in ordered:
         kind, value = next(iter(event.items()))
         point = _event_version(value)
@@ -105,74 +178,52 @@ def _range_text(events):
     return " ".join(parts) or "*"
 
 
-def match_version(version, affected):
-    """(affected?, range text, lowest fixed version above ``version`` or None) for one OSV ``affected``."""
-    if str(version) in [str(item) for item in affected.get("versions") or []]:
+def _bad_bounds(events):
+    bad = []
+    for event in events:
+        for kind, value in event.items():
+            if kind in _RANGE_EVENTS and value != "0":
+                try:
+                    parse(value)
+                except InvalidVersion:
+                    bad.append("%s %r" % (kind, value))
+    return bad
+
+
+def match_version(version, affected, problems=None):
+    """(affected?, range text, lowest fixed version above ``version`` or None) for one OSV ``affected``.
+
+    A SEMVER range with a bound that is not a semantic version cannot be evaluated: its text is
+    appended to ``problems`` (when given) and the other ranges are still tried.
+    """
+    if str(version) in (affected.get("versions") or []):
         return True, "=" + str(version), None
     for item in affected.get("ranges") or []:
         if item.get("type") != "SEMVER":
             continue  # GIT and ECOSYSTEM ranges cannot be evaluated against an npm version
         events = item.get("events") or []
-        try:
-            hit = in_range(version, events)
-        except InvalidVersion:
+        bad = _bad_bounds(events)
+        if bad:
+            if problems is not None:
+                problems.append("range %s: %s not a semantic version" % (_range_text(events), ", ".join(bad)))
             continue
-        if hit:
-            fixes = []
-            for event in events:
-                if "fixed" in event:
-                    try:
-                        fixes.append(parse(event["fixed"]))
-                    except InvalidVersion:
-                        pass
-            fixes = sorted(fix for fix in fixes if fix > version)
+        if in_range(version, events):
+            fixes = sorted(parse(event["fixed"]) for event in events if "fixed" in event)
+            fixes = [fix for fix in fixes if fix > version]
             return True, _range_text(events), fixes[0] if fixes else None
     return False, "", None
 
 
-def installed_packages(lockfile, manifest=None):
-    """[(name, version text, is_direct, is_dev, path)] installed according to a parsed lockfile.
+def audit_installed(installed, advisories, omit_dev=False):
+    """Vulnerable packages among ``installed`` (npm_lockfile.installed_packages), normalised like
+    npm.normalize_report's output.
 
-    ``manifest`` (package.json) names the direct dependencies for lockfile v1, which does not.
-    """
-    packages = lockfile.get("packages")
-    if isinstance(packages, dict) and packages:
-        root = packages.get("") or {}
-        direct = set()
-        for key in ("dependencies", "devDependencies", "optionalDependencies", "peerDependencies"):
-            direct.update((root.get(key) or {}).keys())
-        found = []
-        for path, entry in packages.items():
-            if not path or entry.get("link") or "node_modules/" not in path:
-                continue
-            name = path.rsplit("node_modules/", 1)[1]
-            found.append((name, str(entry.get("version", "")), path == "node_modules/" + name and name in direct,
-                          bool(entry.get("dev")), path))
-        return found
-    manifest = manifest or {}
-    direct = set()
-    for key in ("dependencies", "devDependencies", "optionalDependencies", "peerDependencies"):
-        direct.update((manifest.get(key) or {}).keys())
-    found = []
-
-    def walk(tree, prefix, top):
-        for name, entry in sorted((tree or {}).items()):
-            path = prefix + "node_modules/" + name
-            found.append((name, str(entry.get("version", "")), top and name in direct, bool(entry.get("dev")), path))
-            walk(entry.get("dependencies"), path + "/", False)
-
-    walk(lockfile.get("dependencies"), "", True)
-    return found
-
-
-def audit_lockfile(lockfile, advisories, manifest=None, omit_dev=False):
-    """Vulnerable packages of a parsed lockfile, normalised like npm.normalize_report's output.
-
-    Returns (vulnerabilities, dependencies_total, unparsed_versions).
+    Returns (vulnerabilities, dependencies_total, unparsed_versions, problems); each problem is a
+    dict {id, package, version, problem} for an advisory range that could not be evaluated.
     """
     vulnerable = {}
     unparsed = 0
-    installed = installed_packages(lockfile, manifest)
+    problems = []
     for name, version_text, is_direct, is_dev, path in installed:
         if omit_dev and is_dev:
             continue
@@ -184,7 +235,10 @@ def audit_lockfile(lockfile, advisories, manifest=None, omit_dev=False):
             unparsed += 1  # git, file: or tarball dependencies: not comparable to advisory ranges
             continue
         for record, affected in advisories[name]:
-            hit, range_text, fixed = match_version(version, affected)
+            found = []
+            hit, range_text, fixed = match_version(version, affected, found)
+            problems.extend({"id": record["id"], "package": name, "version": str(version), "problem": text,
+                             "node": path} for text in found)
             if not hit:
                 continue
             entry = vulnerable.setdefault(name, {
@@ -196,9 +250,11 @@ def audit_lockfile(lockfile, advisories, manifest=None, omit_dev=False):
                 entry["nodes"].append(path)
                 entry["versions"].append(str(version))
             if record["id"] not in [item["id"] for item in entry["advisories"]]:
+                rating = advisory_severity(record, affected)
                 entry["advisories"].append({
                     "id": record["id"], "source": record["id"], "title": record.get("summary") or record["id"],
-                    "url": _advisory_url(record), "severity": _severity(record, affected), "range": range_text,
+                    "url": _advisory_url(record), "severity": rating["severity"], "range": range_text,
+                    "severity_basis": rating["basis"], "unscored": rating["unscored"],
                 })
             entry["fixes"].append((version, fixed))
     for entry in vulnerable.values():
@@ -211,7 +267,7 @@ def audit_lockfile(lockfile, advisories, manifest=None, omit_dev=False):
         else:
             entry["fix"] = False
     dependencies = sum(1 for item in installed if not (omit_dev and item[3]))
-    return sorted(vulnerable.values(), key=lambda item: item["name"]), dependencies, unparsed
+    return sorted(vulnerable.values(), key=lambda item: item["name"]), dependencies, unparsed, problems
 
 
 def _advisory_url(record):

@@ -11,7 +11,8 @@ import shutil
 import pytest
 
 from ansible.module_utils.upkeep import npm
-from ansible.module_utils.upkeep.npm_osv import audit_lockfile, installed_packages, load_advisories
+from ansible.module_utils.upkeep.npm_lockfile import installed_packages
+from ansible.module_utils.upkeep.npm_osv import audit_installed, load_advisories
 from ansible.module_utils.upkeep.result import ParameterError
 
 DATA = pathlib.Path("/work/shared/data/npm-audit")
@@ -49,9 +50,10 @@ def test_real_reports_are_read(case):
 def test_offline_match_agrees_with_npm_on_the_same_lockfile(case):
     lock = json.loads((DATA / case / "package-lock.json").read_text())
     manifest = json.loads((DATA / case / "package.json").read_text())
-    offline, _total, unparsed = audit_lockfile(lock, load_advisories(OSV), manifest)
+    installed = installed_packages(lock, "package-lock.json", manifest)
+    offline, _total, unparsed, problems = audit_installed(installed, load_advisories(str(OSV)))
     online, _ = npm.normalize_report(_report(case))
-    assert unparsed == 0
+    assert unparsed == 0 and problems == []
     assert [(v["name"], v["severity"], v["is_direct"], v["advisories"][0]["id"]) for v in offline] == \
         [(v["name"], v["severity"], v["is_direct"], v["advisories"][0]["id"]) for v in online]
     assert offline[0]["fix"]["semver_major"] == online[0]["fix"]["semver_major"]
@@ -64,7 +66,7 @@ def test_offline_match_agrees_with_npm_on_the_same_lockfile(case):
 
 def test_lockfile_v3_lists_transitive_packages_and_marks_direct_ones():
     lock = json.loads((DATA / "npm-high" / "package-lock.json").read_text())
-    found = {name: direct for name, _version, direct, _dev, _path in installed_packages(lock)}
+    found = {name: direct for name, _version, direct, _dev, _path in installed_packages(lock, "package-lock.json")}
     assert found["qs"] is True and found["side-channel"] is False
     assert len(found) == json.loads((DATA / "npm-high" / "npm7-output.json").read_text())["metadata"]["dependencies"]["total"]
 
@@ -73,7 +75,8 @@ def test_lockfile_v1_nested_dependencies_and_transitive_hits():
     lock = {"lockfileVersion": 1, "dependencies": {
         "express": {"version": "4.17.1", "dependencies": {"qs": {"version": "6.10.1"}}},
         "qs": {"version": "6.11.0"}}}
-    vulns, total, _ = audit_lockfile(lock, load_advisories(OSV), {"dependencies": {"express": "^4"}})
+    installed = installed_packages(lock, "package-lock.json", {"dependencies": {"express": "^4"}})
+    vulns, total, _, _ = audit_installed(installed, load_advisories(str(OSV)))
     assert total == 3
     assert [(v["name"], v["is_direct"], v["nodes"]) for v in vulns] == \
         [("qs", False, ["node_modules/express/node_modules/qs"])]
