@@ -66,6 +66,26 @@ def run_tool(argv, env=None, timeout_s=3600, secrets=()):
     return result.returncode, result.stdout, redact(result.stderr.strip(), secrets)
 
 
+# Lines pg_restore prints *because* of an earlier error: never the cause a person needs.
+_CONSEQUENCES = ("a worker process died unexpectedly", "errors ignored on restore", "terminated by user")
+_TOOL_PREFIX = re.compile(r"^(pg_restore|psql):\s*(?:(<stdin>|[^:\s]+):(\d+):\s*)?(?:error:\s*)?")
+
+
+def restore_error_cause(lines):
+    """pg_restore's (or psql's) own root-cause message among its stderr ``lines``: the first error
+    that is not a consequence of another (with parallel jobs the last line is "a worker process died
+    unexpectedly", which says nothing), its program prefix dropped, a psql line number kept."""
+    errors = [line.strip() for line in lines if "error" in line.lower() and line.strip()]
+    for line in errors:
+        if not any(text in line for text in _CONSEQUENCES):
+            match = _TOOL_PREFIX.match(line)
+            cause = line[match.end():] if match else line
+            if match and match.group(3):
+                cause = "line %s: %s" % (match.group(3), cause)
+            return " ".join(cause.split())[:300]
+    return errors[0][:300] if errors else "no error message (exit status only)"
+
+
 def archive_list(pg_restore, dump_path, timeout_s=600):
     """``pg_restore --list``: (ok, toc lines or error). Reading the TOC proves the archive's header
     and table of contents are intact."""

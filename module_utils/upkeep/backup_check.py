@@ -21,7 +21,8 @@ import os
 import zlib
 
 from . import backup_crypto, backup_manifest
-from .backup import archive_list, detect_format, find_tool, run_tool, utc_now
+from .backup import archive_list, detect_format, find_tool, restore_error_cause, run_tool, utc_now
+from .backup_sql import PLAIN_END
 from .restore import integrity_findings
 from .result import (CRITICAL, OK, UNKNOWN, WARNING, ParameterError, check, finding, judge, thresholds,
                      unknown_check, worst)
@@ -29,7 +30,6 @@ from .result import (CRITICAL, OK, UNKNOWN, WARNING, ParameterError, check, find
 SOURCE_DEFAULTS = {"type": "directory", "pattern": "*", "rpo_hours": 24.0, "freshness_warning_hours": None,
                    "size_change_warning_pct": 50.0, "size_change_critical_pct": 90.0, "encryption_required": False,
                    "deep": True, "api_url": "https://api.supabase.com", "timeout_s": 10.0}
-PLAIN_END = b"PostgreSQL database dump complete"
 SUPABASE_OK = "COMPLETED"
 
 
@@ -143,13 +143,14 @@ def _read_findings(item, pg_restore, deep, key):
     if fmt in ("custom", "directory"):
         ok, toc = archive_list(pg_restore, path)
         if not ok:
-            return [finding(CRITICAL, "pg_restore cannot read %s: %s" % (name, toc.splitlines()[0] if toc else ""), path,
-                            toc[:2000], "The archive is damaged or truncated; use another backup.")]
+            return [finding(CRITICAL, "pg_restore cannot read %s: %s" % (name, restore_error_cause(toc.splitlines())),
+                            path, toc[:2000], "The archive is damaged or truncated; use another backup.")]
         if deep and item["kind"] == "foreign":
             rc, _, err = run_tool([pg_restore, "-f", os.devnull, path], timeout_s=3600)
             if rc != 0:
-                return [finding(CRITICAL, "%s is damaged: reading its data fails" % name, path, err[:2000],
-                                "The archive's data blocks do not decompress (truncated or altered): use another backup.")]
+                return [finding(CRITICAL, "%s is damaged: reading its data fails: pg_restore: %s" % (
+                    name, restore_error_cause(err.splitlines())), path, err[:2000],
+                    "The archive's data blocks do not read (truncated or altered): use another backup.")]
         return []
     try:
         opener = gzip.open if fmt == "gzip" else open

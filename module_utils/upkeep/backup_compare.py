@@ -4,7 +4,8 @@
 ``fingerprint_restored`` computes on the restored copy exactly what backup.py recorded in the
 manifest (backup_manifest.py); ``compare_with_manifest`` turns every difference into a critical
 finding; ``compare_foreign`` compares a restore of a foreign dump (no manifest) with the live
-source, where a difference is drift since the dump was taken: information, not failure.
+source, where a difference is drift since the dump was taken: information, not failure, unless
+the restore itself failed.
 """
 
 from __future__ import annotations
@@ -75,9 +76,13 @@ def _seq(value):
     return "%d%s" % (value["last_value"], "" if value["is_called"] else " (not yet called)")
 
 
-def compare_foreign(restored, open_source):
-    """Info findings for drift between a restored foreign dump and the live source (row counts
-    per table, schema objects). The source is read in one read-only repeatable-read transaction."""
+def compare_foreign(restored, open_source, restore_failed=False):
+    """Findings for differences between a restored foreign dump and the live source (row counts
+    per table, schema objects). The source is read in one read-only repeatable-read transaction.
+
+    After a clean restore a difference is drift since the dump was taken: information. After a
+    failed restore, a table the source holds rows of that came back empty or not at all is what
+    the failure lost (critical, ``kind: emptied``), not drift."""
     conn = open_source()
     try:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -91,13 +96,33 @@ def compare_foreign(restored, open_source):
     got = restored["tables"]
     for table in sorted(set(counts) | set(got)):
         if table not in got:
-            found.append(finding("info", "drift: %s exists in the source but not in the backup" % table, table))
+            if restore_failed:
+                found.append(finding(CRITICAL, "%s: not restored (%d rows in the source): lost in the failed restore"
+                                     % (table, counts[table]), table, "", _LOST, kind="emptied"))
+            else:
+                found.append(finding("info", "drift: %s exists in the source but not in the backup" % table, table))
         elif table not in counts:
             found.append(finding("info", "drift: %s is in the backup but no longer in the source" % table, table))
+        elif restore_failed and got[table]["rows"] == 0 and counts[table] > 0:
+            found.append(finding(CRITICAL, "%s: 0 rows restored, %d in the source: lost in the failed restore, not drift"
+                                 % (table, counts[table]), table, "", _LOST, kind="emptied"))
         elif counts[table] != got[table]["rows"]:
             found.append(finding("info", "drift: %s has %d rows in the source, %d in the backup (%+d since the dump)"
                                  % (table, counts[table], got[table]["rows"], counts[table] - got[table]["rows"]), table))
     for obj in sorted(set(schema["objects"]) | set(restored["schema"]["objects"])):
         if schema["objects"].get(obj) != restored["schema"]["objects"].get(obj):
-            found.append(finding("info", "drift: schema of %s differs between the source and the backup" % obj, obj))
+            found.append(finding("info", "%s of %s differs between the source and the backup" % (
+                "schema (possibly not restored: the restore failed)" if restore_failed else "drift: schema", obj), obj))
     return found
+
+
+_LOST = "The restore stopped or failed before this table's data: see the restore error; use another backup."
+
+
+def empty_after_failure(restored):
+    """After a failed restore with neither a manifest nor the source to compare with: the tables
+    that came back empty. Whether the dump held rows for them cannot be told, so a warning."""
+    return [finding(WARNING, "%s: 0 rows restored after the failure" % table, table,
+                    "no manifest and no source to say how many rows it should hold",
+                    "Give the source database (source) to compare with, or verify an upkeep backup.", kind="emptied")
+            for table, content in sorted(restored["tables"].items()) if content["rows"] == 0]

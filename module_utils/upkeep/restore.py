@@ -21,11 +21,11 @@ import shutil
 import tempfile
 
 from . import backup_crypto, backup_manifest, backup_sql
-from .backup import detect_format, find_tool, iso, run_tool, utc_now
+from .backup import detect_format, find_tool, iso, restore_error_cause, run_tool, utc_now
 from .pg import PgConnectError, connect, libpq_env, psycopg, redact, secrets_of, target_label
 from .backup_scratch import (DEFAULT_STALE_AFTER_S, SCRATCH_PREFIX, RestoreRefused, check_target,  # noqa: F401
                              cleanup_scratch, ident, marker, refuse_target_name, scratch_databases, server_identity)
-from .backup_compare import compare_foreign, compare_with_manifest, fingerprint_restored
+from .backup_compare import compare_foreign, compare_with_manifest, empty_after_failure, fingerprint_restored
 from .result import CRITICAL, OK, UNKNOWN, WARNING, ParameterError, Stopwatch, check, finding, thresholds, worst
 
 CHECK_ID = "restore.verify"
@@ -280,10 +280,16 @@ def _restore_into(outcome, result, resolved, server, scratch, source, key, resto
                                       secrets=secrets_of(server))
                 lines = [line for line in err.splitlines() if "error" in line.lower()]
         outcome["restore_ms"] = round(restore_watch.ms, 1)
+        failure = None
         if rc != 0:
-            findings.append(finding(WARNING, "%s reported errors (exit %d)" % (os.path.basename(restore_tool), rc), scratch,
-                                    "\n".join(lines[:10])[:2000],
-                                    "Read the errors: missing roles or extensions on the restore server are common."))
+            # Whatever the restore left behind is not the backup: an error here is the verdict, whether
+            # or not a manifest or the source could say which rows are missing.
+            tool = os.path.basename(restore_tool)
+            failure = "%s failed (exit %d): %s" % (tool, rc, restore_error_cause(lines))
+            findings.append(finding(CRITICAL, failure, scratch, "\n".join(lines[:10])[:2000],
+                                    "A truncated or damaged dump (read errors), or roles and extensions the dump needs "
+                                    "missing on the restore server: read %s's message above; use another backup "
+                                    "if the file is damaged." % tool))
         with Stopwatch() as verify_watch:
             expected = resolved["manifest"]["content"] if resolved["manifest"] else {}
             methods = {name: t.get("method", "record") for name, t in expected.get("tables", {}).items()}
@@ -293,7 +299,10 @@ def _restore_into(outcome, result, resolved, server, scratch, source, key, resto
                 findings += compare_with_manifest(resolved["manifest"]["content"], restored)
             elif source:
                 findings += compare_foreign(restored, lambda: connect(dict(source, where="source."), statement_timeout_ms=0,
-                                                                      read_only=True, autocommit=False))
+                                                                      read_only=True, autocommit=False),
+                                            restore_failed=failure is not None)
+            elif failure:
+                findings += empty_after_failure(restored)
         outcome["verify_ms"] = round(verify_watch.ms, 1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -308,7 +317,12 @@ def _restore_into(outcome, result, resolved, server, scratch, source, key, resto
                                 % (outcome["rto_ms"] / 1000.0, objective_ms / 1000.0), scratch, "",
                                 "Use parallel jobs (directory format), a faster restore server, or revisit the objective."))
     mismatches = [f for f in findings if f["severity"] == CRITICAL]
-    if mismatches:
+    if failure:
+        emptied = [f for f in findings if f.get("kind") == "emptied"]
+        summary = "restore of %s failed: %s%s" % (
+            outcome["backup"]["dump_path"].rsplit(os.sep, 1)[-1], failure,
+            "; %d table(s) left empty or missing" % len(emptied) if emptied else "")
+    elif mismatches:
         summary = "restored %s but it does not match: %s%s" % (
             outcome["backup"]["dump_path"].rsplit(os.sep, 1)[-1], mismatches[0]["title"],
             " (and %d more)" % (len(mismatches) - 1) if len(mismatches) > 1 else "")

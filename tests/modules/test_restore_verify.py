@@ -4,7 +4,10 @@ real PostgreSQL cluster: proof of equality, check mode, refusal, no_log."""
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import re
+import subprocess
 import sys
 
 import pytest
@@ -79,3 +82,37 @@ def test_role_runs_check_and_restore_verify_per_host(store, source_db, restore_s
     assert [(c["host"], c["id"], c["status"]) for c in check.res["checks"]][0] == ("app1", "backup.freshness", "ok")
     assert restored.res["checks"][0]["status"] == "ok" and restored.res["checks"][0]["host"] == "app1"
     assert RESTORE_PASSWORD not in _everything_said(run)
+
+
+def test_a_truncated_foreign_dump_is_critical_in_both_modules_with_pg_restores_message(source_db, restore_server,  # noqa: F811
+                                                                                      pg_cluster, tmp_path):
+    # A dump upkeep did not make (plain pg_dump, no manifest), cut short as a failed copy leaves it.
+    store = tmp_path / "foreign"
+    store.mkdir()
+    full = tmp_path / "nightly-full.dump"
+    subprocess.run([backup.find_tool("pg_dump"), "-Fc", "-h", source_db["host"], "-p", str(source_db["port"]),
+                    "-U", source_db["user"], "-f", str(full), source_db["database"]],
+                   env=dict(os.environ, PGPASSWORD=source_db["password"]), check=True)
+    with open(store / "nightly.dump", "wb") as cut:
+        subprocess.run(["head", "-c", str(full.stat().st_size // 2), str(full)], stdout=cut, check=True)
+    before = database_names(pg_cluster)
+    tasks = [{"name": TASK, "upkeep_restore_verify": dict(restore_server, backup=str(store), source=source_db)},
+             {"name": "Check the backups", "upkeep_backup_check": {"sources": [{"name": "foreign", "path": str(store)}]}}]
+    run = run_tasks(tasks, tmp_path=tmp_path / "run")
+    verify = run.one(TASK).res["checks"][0]
+    assert verify["status"] == "critical", verify
+    # pg_restore's own words, whichever of its truncation messages the cut point produces.
+    failed = next(f for f in verify["findings"] if f["severity"] == "critical")
+    cause = failed["detail"].splitlines()[0].split("pg_restore: error: ", 1)[1]
+    assert re.search(r"end of file|possibly corrupt archive", cause), failed
+    assert verify["summary"].startswith("restore of nightly.dump failed: pg_restore failed (exit 1): " + cause), verify
+    assert failed["severity"] == "critical" and failed["title"] == "pg_restore failed (exit 1): " + cause
+    # The table whose data was cut off is reported as lost, not as drift.
+    emptied = [f for f in verify["findings"] if f.get("kind") == "emptied"]
+    assert "public.leads" in [f["resource"] for f in emptied] and {f["severity"] for f in emptied} == {"critical"}
+    assert not [f for f in verify["findings"] if f["title"].startswith("drift:") and f["resource"] == "public.leads"]
+    integrity = {c["id"]: c for c in run.one("Check the backups").res["checks"]}["backup.integrity"]
+    assert integrity["status"] == "critical", integrity
+    assert re.search(r"nightly.dump is damaged: reading its data fails: pg_restore: .*(end of file|possibly corrupt "
+                     r"archive)", integrity["findings"][0]["title"]), integrity
+    assert database_names(pg_cluster) == before and "Traceback" not in run.stdout
