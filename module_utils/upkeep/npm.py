@@ -289,6 +289,9 @@ def evaluate(vulnerabilities, audit_level, allowlist, target, source, dependenci
                  findings=findings, duration_ms=duration_ms, host=host, source=source, audit_level=audit_level)
 
 
+_BASIS = {"default": "not rated by the record, counted as moderate", "unscored": "not computed, counted as moderate"}
+
+
 def _rank(severity):
     return SEVERITIES.index(severity) if severity in SEVERITIES else SEVERITIES.index("moderate")
 
@@ -309,8 +312,12 @@ def _finding(item, severity, advisories, info=False):
     else:
         remediation = "No fix is available: replace the package, mitigate, or allowlist with a reason and an expiry date."
     level = "info" if info else (CRITICAL if severity in ("high", "critical") else WARNING)
+    # Which field decided the severity, when it was not GitHub's label (npm_severity.py's order).
+    bases = sorted({"%s: %s" % (advisory["id"], _BASIS.get(advisory["severity_basis"], "from " + advisory["severity_basis"]))
+                    for advisory in advisories if advisory.get("severity_basis", "github") != "github"})
+    detail = titles[:300] + (" [severity %s]" % "; ".join(bases) if bases else "")
     return finding(level, "%s (%s, %s): %s" % (item["name"], severity, kind, ids), ", ".join(item["nodes"]) or item["name"],
-                   titles[:300], remediation)
+                   detail, remediation)
 
 
 # -- one project ----------------------------------------------------------------------------------
