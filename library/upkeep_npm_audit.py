@@ -17,15 +17,29 @@ description:
     network, npm missing) the check is C(unknown) with the reason, never "0 vulnerabilities".
   - C(osv) mode matches the lockfile (v1 C(dependencies), v2/v3 C(packages)) against a local directory of
     OSV JSON records; C(auto) tries npm first and falls back to O(osv_dir), saying so in a finding.
+  - npm aliases (a dependency C(x) declared as C(npm:marked@0.3.5)) are matched under the real package name (the
+    lockfile entry's C(name), or the C(npm:NAME@VERSION) version of a v1 lockfile); the finding's resource is the
+    alias's folder.
+  - "Severity of an OSV advisory, first match wins - GitHub's C(database_specific.severity) label (what C(npm audit)
+    reports, so every mode agrees); else the OSV C(severity) field's newest CVSS vector (CVSS_V4, CVSS_V3,
+    CVSS_V2) scored by the C(cvss) package and rated None/Low/Medium/High/Critical = info/low/moderate/high/critical;
+    else moderate. The finding's detail says when a vector decided."
+  - Unknown, with the reason, never "no vulnerable packages" - a lockfile that lists no packages while package.json
+    declares dependencies (in every mode); an OSV directory without records, or without npm records (a failed
+    advisory sync); a package.json, lockfile or OSV record that is not valid JSON or has the wrong shape (the
+    message names the file and the field; the host's other projects still report); and, unless the check is
+    critical anyway, an advisory range whose bound is not a semantic version or a CVSS vector that cannot be
+    scored (C(cvss) missing on the host, or a malformed vector) - each also a warning finding.
   - Policy - vulnerabilities at or above O(audit_level) count unless every advisory behind them is on
     O(allowlist) with an unexpired date. Counted high or critical ones make the check critical, counted
     low or moderate ones a warning; the others are info findings. An expired allowlist entry counts again
     and is itself a warning finding.
-  - Host side, standard library only.
+  - Host side, standard library only; the optional C(cvss) package scores CVSS vectors (see above).
 version_added: "0.1.0"
 author: upkeep maintainers
 requirements:
   - npm 7 or later on the host for C(npm) mode
+  - cvss (optional, on the host) for OSV records rated only by a CVSS vector
 attributes:
   check_mode:
     support: full
@@ -156,7 +170,7 @@ checks:
       description:
         - vulnerabilities_total and vulnerabilities_<severity> (all, as found), counted_total (after policy),
           direct_count, transitive_count, fix_available_count, semver_major_fix_count, allowlisted_count,
-          dependencies_total.
+          dependencies_total, unscored_advisories_count, unevaluated_ranges_count.
       type: dict
     findings:
       description: One per vulnerable package (ids, advisory titles, fix), expired allowlist entries, notes.
