@@ -21,11 +21,18 @@ description:
     row count and checksum, the sequences and the schema fingerprint equal to the manifest; every
     difference is a critical finding naming the table. For a foreign dump, compares row counts and
     schema with the live O(backups[].source) and reports drift as information.
+  - A restore that fails (pg_restore or psql exits with an error, a gzip stream or a plain dump cut
+    short) is critical, with the tool's own root-cause message in the summary and the finding;
+    after such a failure, tables the source holds rows of that came back empty are lost (critical),
+    not drift.
   - Measures restore time (plus decryption - the RTO) and verification time separately; the RTO over
     O(backups[].rto_objective_s) is a warning. Checks free space first. Drops the scratch database
     afterwards unless O(backups[].keep), and drops scratch databases an interrupted earlier run left
-    behind (their process is gone, or older than O(backups[].stale_after_s)).
-  - Records the outcome beside an upkeep backup (C(.verify.json)), which retention reads.
+    behind (their process is gone, or older than O(backups[].stale_after_s)). A database kept with
+    O(backups[].keep) is marked as kept and never dropped by a later run; each run lists it (info)
+    until a person drops it.
+  - Records the outcome beside an upkeep backup (C(.verify.json)), which retention and
+    C(upkeep_backup_check) read (a failed verification makes that backup's integrity critical).
   - Emits one C(restore.verify) check per item (metrics restore_ms, verify_ms, decrypt_ms, rto_ms,
     rto_objective_ms, tables, rows).
 version_added: "0.1.0"
@@ -146,7 +153,7 @@ checks:
   type: list
   elements: dict
 restores:
-  description: Per item, scratch_database, kept, restore_ms, verify_ms, decrypt_ms, rto_ms, cleaned (leftovers dropped) and the backup restored.
+  description: Per item, scratch_database, kept, restore_ms, verify_ms, decrypt_ms, rto_ms, cleaned (leftovers dropped), kept_earlier (scratch databases kept with keep that still exist; never dropped by upkeep) and the backup restored.
   returned: always
   type: list
   elements: dict

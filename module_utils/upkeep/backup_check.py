@@ -104,6 +104,15 @@ def list_backups(path, pattern="*", backup_name=None):
     return found
 
 
+def age_text(hours):
+    """An age for people: under 0.1 h in minutes or seconds (``0.034 h`` would print as "0.0 h",
+    which reads as "just now" or as a broken clock), else in hours with one decimal."""
+    if hours >= 0.1:
+        return "%.1f h" % hours
+    seconds = max(0.0, hours * 3600.0)
+    return "%d s" % round(seconds) if seconds < 60 else "%d min" % round(seconds / 60.0)
+
+
 def freshness_check(label, newest_time, settings, host, now=None, what="backup"):
     now = now or utc_now()
     rpo = float(settings["rpo_hours"])
@@ -118,11 +127,11 @@ def freshness_check(label, newest_time, settings, host, now=None, what="backup")
     status = judge(age_h, warn, rpo)
     findings = []
     if status != OK:
-        findings.append(finding(status, "Newest backup is %.1f h old; the RPO objective is %g h" % (age_h, rpo), label,
-                                "newest %s taken %s" % (what, newest_time.isoformat(timespec="seconds")),
-                                "A failure now would lose %.1f h of data: check the backup schedule and its last "
-                                "runs." % age_h))
-    return check("backup.freshness", label, status, "newest %s is %.1f h old (RPO objective %g h)" % (what, age_h, rpo),
+        findings.append(finding(status, "Newest backup is %s old; the RPO objective is %g h" % (age_text(age_h), rpo),
+                                label, "newest %s taken %s" % (what, newest_time.isoformat(timespec="seconds")),
+                                "A failure now would lose %s of data: check the backup schedule and its last "
+                                "runs." % age_text(age_h)))
+    return check("backup.freshness", label, status, "newest %s is %s old (RPO objective %g h)" % (what, age_text(age_h), rpo),
                  metrics={"newest_age_hours": round(age_h, 3), "rpo_objective_hours": rpo}, thresholds=limits,
                  findings=findings, host=host, newest_at=newest_time.isoformat(timespec="seconds"))
 
@@ -178,8 +187,19 @@ def integrity_check(label, items, settings, host, key):
     if not findings:
         findings = _read_findings(newest, pg_restore, settings["deep"], key)
     name = os.path.basename(newest["path"])
+    # Intact bytes do not make a backup restorable: a restore verification (upkeep_restore_verify
+    # records it beside the manifest) that failed on this very backup outweighs every checksum.
+    verified = backup_manifest.verification_record(newest["manifest"]) if newest["manifest"] else {}
+    if verified.get("status") == CRITICAL:
+        problems = verified.get("mismatches") or ["no detail recorded"]
+        findings.append(finding(
+            CRITICAL, "The last restore verification of %s failed (%s): %s" % (
+                name, verified.get("verified_at", "time not recorded"), problems[0]), newest["path"],
+            "\n".join(problems[:10]),
+            "This backup did not restore as it was taken: fix the cause and verify again, or rely on another backup."))
     how = ("sha256 matches the manifest" if newest["manifest"] else "no manifest") + (
-        ", archive reads" if newest["format"] in ("custom", "directory") else "")
+        ", archive reads" if newest["format"] in ("custom", "directory") else "") + (
+        ", restore verified %s" % verified["verified_at"] if verified.get("status") == OK else "")
     summary = ("%s: %s" % (name, findings[0]["title"])) if findings else "%s intact (%s)" % (name, how)
     return check("backup.integrity", label, worst(f["severity"] for f in findings) if findings else OK, summary,
                  findings=findings, host=host, backup=newest["path"], backup_format=newest["format"])

@@ -5,7 +5,8 @@ upkeep creates each one itself, named ``SCRATCH_PREFIX...`` and marked with a CO
 that starts with ``SCRATCH_MARKER`` and records who made it (host, process, time). A target that
 is the source, or a database without the marker, is refused before anything is written; a
 scratch database whose creator died (killed run) or that is older than ``stale_after_s`` is a
-leftover the next run drops. Only marked databases are ever dropped.
+leftover the next run drops, unless it was kept on purpose (``keep: true``: marked ``kept``).
+Only marked databases are ever dropped.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ class RestoreRefused(ParameterError):
     """A restore target upkeep will not write to (the source, or a database it did not create)."""
 
 
-def marker(backup_label):
-    return "%s %s" % (SCRATCH_MARKER, json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                                                  "created_at": iso(utc_now()), "backup": backup_label},
-                                                 sort_keys=True))
+def marker(backup_label, kept=False):
+    """The scratch marker; ``kept`` for a database the user asked to keep (``keep: true``): its
+    creator exits right after, which would otherwise make it a leftover for the next run."""
+    data = {"host": socket.gethostname(), "pid": os.getpid(), "created_at": iso(utc_now()), "backup": backup_label}
+    if kept:
+        data["kept"] = True
+    return "%s %s" % (SCRATCH_MARKER, json.dumps(data, sort_keys=True))
 
 
 def _parse_marker(comment):
@@ -61,6 +65,8 @@ def scratch_databases(admin):
 
 
 def _is_stale(marker, stale_after_s, now):
+    if marker.get("kept"):
+        return False  # kept on purpose, for a person to look into: theirs to drop (kept_scratch lists it)
     if marker.get("host") == socket.gethostname() and not _pid_alive(marker.get("pid")):
         return True  # its creator died (killed run): nobody will drop it otherwise
     try:
@@ -84,6 +90,12 @@ def cleanup_scratch(admin, stale_after_s=DEFAULT_STALE_AFTER_S, dry_run=False, k
             continue
         dropped.append(name)
     return dropped
+
+
+def kept_scratch(admin, exclude=()):
+    """``[(name, created_at)]`` of the scratch databases kept with ``keep: true`` that still exist."""
+    return [(name, marker.get("created_at", "")) for name, marker in scratch_databases(admin)
+            if marker.get("kept") and name not in exclude]
 
 
 def ident(name):

@@ -12,11 +12,14 @@ from .result import CRITICAL, OK, WARNING, finding, judge, thresholds
 WRAPAROUND_LIMIT = 2 ** 31 - 1  # transaction IDs to wraparound; PostgreSQL stops writes before it
 _TYPE_MAX = {"smallint": 2 ** 15 - 1, "integer": 2 ** 31 - 1, "bigint": 2 ** 63 - 1}
 
+# Every database, template0 and others that refuse connections included: they age like the rest,
+# nobody can VACUUM them by hand, and wraparound in any one database stops writes in the whole
+# cluster. (The ages come from pg_database; no connection to each is needed.)
 WRAPAROUND_SQL = """
 SELECT datname, age(datfrozenxid)::bigint AS xid_age, mxid_age(datminmxid)::bigint AS mxid_age,
-       datname = current_database() AS is_current,
+       datname = current_database() AS is_current, datallowconn AS allows_connections,
        current_setting('autovacuum_freeze_max_age')::bigint AS freeze_max_age
-FROM pg_database WHERE datallowconn ORDER BY xid_age DESC
+FROM pg_database ORDER BY xid_age DESC
 """
 
 SEQUENCES_SQL = """
@@ -68,13 +71,21 @@ def wraparound(conn, context):
         severity = judge(pct, warn, crit)
         if severity == OK:
             continue
+        if row["allows_connections"]:
+            remedy = ("Find the oldest tables: SELECT oid::regclass, age(relfrozenxid) FROM pg_class WHERE relkind IN "
+                      "('r','m','t') ORDER BY 2 DESC LIMIT 10; then VACUUM (FREEZE, VERBOSE) them in database %s; check "
+                      "for long transactions, abandoned replication slots or prepared transactions that hold the horizon "
+                      "back." % row["datname"])
+        else:
+            remedy = ("%s accepts no connections, so only autovacuum freezes it (from autovacuum_freeze_max_age): check "
+                      "that autovacuum runs and that no long transaction, replication slot or prepared transaction holds "
+                      "the horizon back; as a last resort ALTER DATABASE %s ALLOW_CONNECTIONS true, VACUUM FREEZE in it, "
+                      "then set it back to false." % (row["datname"], row["datname"]))
         findings.append(finding(
             severity, "Database %s is %.4g%% of the way to transaction-ID wraparound" % (row["datname"], pct), row["datname"],
-            "xid age %d, multixact age %d (autovacuum forces freezing from %d)" % (
-                row["xid_age"], row["mxid_age"], row["freeze_max_age"]),
-            "Find the oldest tables: SELECT oid::regclass, age(relfrozenxid) FROM pg_class WHERE relkind IN ('r','m','t') "
-            "ORDER BY 2 DESC LIMIT 10; then VACUUM (FREEZE, VERBOSE) them in database %s; check for long transactions, "
-            "abandoned replication slots or prepared transactions that hold the horizon back." % row["datname"]))
+            "xid age %d, multixact age %d (autovacuum forces freezing from %d)%s" % (
+                row["xid_age"], row["mxid_age"], row["freeze_max_age"],
+                "" if row["allows_connections"] else "; accepts no connections"), remedy))
     current = next((row for row in rows if row["is_current"]), rows[0] if rows else None)
     oldest_pct = 100.0 * max([max(r["xid_age"], r["mxid_age"]) for r in rows] or [0]) / WRAPAROUND_LIMIT
     status = judge(oldest_pct, warn, crit)

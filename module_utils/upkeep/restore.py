@@ -7,7 +7,8 @@ Safety first (DESIGN.md): the restore only ever goes into a database this code c
 or that exists without the marker, is refused before anything is written. The source is only
 read (a read-only transaction), and only to compare a foreign backup with it. Scratch
 databases an interrupted run left behind (their creator is gone, or they are older than
-``stale_after_s``) are dropped at the start of the next run.
+``stale_after_s``) are dropped at the start of the next run; one kept on purpose (``keep``) is
+not, and every run lists it until a person drops it.
 
 Python API for other parts (the DR drill): ``restore_and_verify(...)`` returns a plain dict with
 the ``restore.verify`` check and the measured phases; ``cleanup_scratch(...)`` drops leftovers.
@@ -24,7 +25,8 @@ from . import backup_crypto, backup_manifest, backup_sql
 from .backup import detect_format, find_tool, iso, restore_error_cause, run_tool, utc_now
 from .pg import PgConnectError, connect, libpq_env, psycopg, redact, secrets_of, target_label
 from .backup_scratch import (DEFAULT_STALE_AFTER_S, SCRATCH_PREFIX, RestoreRefused, check_target,  # noqa: F401
-                             cleanup_scratch, ident, marker, refuse_target_name, scratch_databases, server_identity)
+                             cleanup_scratch, ident, kept_scratch, marker, refuse_target_name, scratch_databases,
+                             server_identity)
 from .backup_compare import compare_foreign, compare_with_manifest, empty_after_failure, fingerprint_restored
 from .result import CRITICAL, OK, UNKNOWN, WARNING, ParameterError, Stopwatch, check, finding, thresholds, worst
 
@@ -132,7 +134,7 @@ def restore_and_verify(backup, server, source=None, jobs=2, keep=False, target_d
         message = redact(" ".join(str(exc).split()), secrets_of(server) + secrets_of(source or {}))
         label = os.path.basename(str(backup).rstrip(os.sep))
         return {"scratch_database": None, "kept": False, "restore_ms": None, "verify_ms": None, "decrypt_ms": 0.0,
-                "rto_ms": None, "cleaned": [], "backup": {"dump_path": backup},
+                "rto_ms": None, "cleaned": [], "kept_earlier": [], "backup": {"dump_path": backup},
                 "check": check(CHECK_ID, label, CRITICAL, "restore verification failed: %s" % message,
                                findings=[finding(CRITICAL, "Database error during the restore verification", label,
                                                  message, "A role without CREATEDB, a lost connection or a "
@@ -155,7 +157,7 @@ def _restore_and_verify(backup, server, source=None, jobs=2, keep=False, target_
             "snapshot_time": manifest and manifest.get("snapshot_time"),
             "finished_at": manifest and manifest.get("finished_at")}
     outcome = {"scratch_database": None, "kept": False, "restore_ms": None, "verify_ms": None, "decrypt_ms": 0.0,
-               "rto_ms": None, "cleaned": [], "backup": info}
+               "rto_ms": None, "cleaned": [], "kept_earlier": [], "backup": info}
     objective_ms = float(rto_objective_s) * 1000.0
     limits = {"rto_ms": thresholds(objective_ms)}
 
@@ -211,10 +213,16 @@ def _restore_and_verify(backup, server, source=None, jobs=2, keep=False, target_
                                                       secrets.token_hex(3))
             exists = check_target(admin, scratch, source_identity)
             outcome["cleaned"] = cleanup_scratch(admin, stale_after_s, dry_run=check_mode, keep=(scratch,))
+            kept_earlier = kept_scratch(admin, exclude=(scratch,))
+            outcome["kept_earlier"] = [name for name, _ in kept_earlier]
             dump_bytes = sum(f["size_bytes"] for f in manifest["dump"]["files"]) if manifest else _size(resolved["dump_path"])
             needed = int((manifest or {}).get("database_size_bytes") or dump_bytes * 5) * 1.1
             work_root = work_dir or tempfile.gettempdir()
             space, space_metrics = _free_bytes_findings(admin, needed, work_root, dump_bytes if key else 0)
+            space += [finding("info", "Scratch database %s, kept since %s, still exists" % (name, created), name,
+                              "kept with keep: true; upkeep never drops a kept database",
+                              "DROP DATABASE %s;  -- when you are done with it" % ident(name))
+                      for name, created in kept_earlier]
             if any(f["severity"] == CRITICAL for f in space):
                 return result(CRITICAL, "not enough free space to restore %s" % label, space, space_metrics, total.ms)
             if check_mode:
@@ -232,6 +240,7 @@ def _restore_and_verify(backup, server, source=None, jobs=2, keep=False, target_
                                      work_root, space, space_metrics, objective_ms, total, record and not check_mode)
             finally:
                 if keep:
+                    admin.execute("COMMENT ON DATABASE %s IS %s" % (ident(scratch), _literal(marker(label, kept=True))))
                     outcome["kept"] = True
                 else:
                     admin.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % ident(scratch))

@@ -102,3 +102,26 @@ def test_role_runs_ping_then_health_once_for_the_fleet_with_per_database_overrid
     ping = run.for_task("Connect to every database of the play and time a trivial query")
     assert len(ping) == 1 and [c["status"] for c in ping[0].res["checks"]] == ["ok", "ok"]
     assert APP_PASSWORD not in _everything_said(run)
+
+
+def test_wraparound_counts_template0_which_nobody_can_vacuum_by_hand(pg_cluster, pg_app, tmp_path):
+    # Transactions age every database; a manual VACUUM FREEZE (what a person runs when the check
+    # warns) reaches each database that accepts connections, never template0, which stays oldest.
+    with pg_cluster.connect() as conn:
+        for _ in range(30):
+            conn.execute("SELECT txid_current()")
+        names = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datallowconn")]
+    for name in names:
+        with pg_cluster.connect(name) as conn:
+            conn.execute("VACUUM FREEZE")
+    with pg_cluster.connect() as conn:
+        oldest, age = conn.execute("SELECT datname, age(datfrozenxid) FROM pg_database ORDER BY 2 DESC LIMIT 1").fetchone()
+        databases = conn.execute("SELECT count(*) FROM pg_database").fetchone()[0]
+    assert oldest == "template0"
+    task = {"name": HEALTH, "upkeep_pg_health": dict(pg_app, checks=["pg.wraparound"], wraparound_warning_pct=1e-9)}
+    check = run_tasks([task], tmp_path=tmp_path).one(HEALTH).res["checks"][0]
+    assert check["id"] == "pg.wraparound" and check["summary"].endswith("(%d databases)" % databases), check
+    assert check["metrics"]["xid_age_max"] >= age
+    worst = check["findings"][0]
+    assert worst["resource"] == "template0" and worst["detail"].endswith("; accepts no connections"), worst
+    assert "ALLOW_CONNECTIONS" in worst["remediation"]

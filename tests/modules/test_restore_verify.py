@@ -15,7 +15,7 @@ import pytest
 from ansible.module_utils.upkeep import backup
 from tests.support.fixtures_pg import APP_PASSWORD
 from tests.support.playbook import run_tasks
-from tests.unit.backup.support import (RESTORE_PASSWORD, database_names, restore_server,  # noqa: F401 (fixtures)
+from tests.unit.backup.support import (RESTORE_PASSWORD, database_names, restore_server, scratch_names,  # noqa: F401
                                        source_db)
 
 pytestmark = pytest.mark.slow
@@ -116,3 +116,22 @@ def test_a_truncated_foreign_dump_is_critical_in_both_modules_with_pg_restores_m
     assert re.search(r"nightly.dump is damaged: reading its data fails: pg_restore: .*(end of file|possibly corrupt "
                      r"archive)", integrity["findings"][0]["title"]), integrity
     assert database_names(pg_cluster) == before and "Traceback" not in run.stdout
+
+
+def test_a_scratch_database_kept_on_purpose_survives_the_next_run(store, restore_server, pg_cluster, tmp_path):  # noqa: F811
+    # Two tasks are two module processes: when the second runs, the first one's creator is gone,
+    # which is exactly what marks a killed run's leftover.
+    tasks = [{"name": "Keep it", "upkeep_restore_verify": dict(restore_server, backup=str(store), keep=True)},
+             {"name": TASK, "upkeep_restore_verify": dict(restore_server, backup=str(store))}]
+    run = run_tasks(tasks, tmp_path=tmp_path / "run")
+    kept = run.one("Keep it").res["restores"][0]["scratch_database"]
+    try:
+        later = run.one(TASK).res
+        assert later["checks"][0]["status"] == "ok", later["checks"][0]
+        assert kept not in later["restores"][0]["cleaned"] and later["restores"][0]["kept_earlier"] == [kept]
+        assert any(f["title"].startswith("Scratch database %s, kept since " % kept) and f["severity"] == "info"
+                   for f in later["checks"][0]["findings"])
+        assert scratch_names(pg_cluster) == [kept]
+    finally:
+        with pg_cluster.connect() as conn:
+            conn.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % kept)
