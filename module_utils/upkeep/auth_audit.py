@@ -28,95 +28,15 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
-import json
-import re
 import time
 
 from .auth_audit_db import FAIL, INVALID, SUCCESS, read_events, source_check
 from .auth_audit_geo import new_sources_check
-from .logs_files import FileReport, find_files, read_lines
-from .logs_formats import first_field, epoch_of, split_syslog
-from .logs_signatures import mask_secrets
+from .auth_audit_logs import AUTH_FORMATS, PROBE_METHODS, collect_events, sshd_events, source_spec, unread_reason
+from .logs_window import window_from
 from .result import CRITICAL, OK, UNKNOWN, WARNING, ParameterError, Stopwatch, check, finding, judge, thresholds
 
-AUTH_FORMATS = ("syslog", "json")
-DEFAULT_FAILURE_EVENTS = ["login_failed", "login_failure", "auth.login_failed", "auth.failed", "signin_failed",
-                          "user_signin_failed", "authentication_failed"]
-DEFAULT_SUCCESS_EVENTS = ["login", "login_success", "login_succeeded", "auth.login_succeeded", "auth.login",
-                          "signin_success", "user_signedin"]
-JSON_AUTH_FIELDS = {
-    "timestamp": ["timestamp", "time", "ts", "@timestamp"],
-    "event": ["event", "action", "type", "event.action"],
-    "ip": ["ip", "ip_address", "remote_ip", "client_ip", "req.ip", "remoteAddress", "source.ip"],
-    "user": ["user", "username", "email", "user_email", "actor_username", "user.email", "user.name"],
-}
-
-_SSHD_FAILED = re.compile(r"^Failed (?:password|publickey|keyboard-interactive/pam|none|hostbased) for "
-                          r"(invalid user )?(.*?) from (\S+) port \d+")
-_SSHD_INVALID = re.compile(r"^Invalid user (.*?) from (\S+)(?: port \d+)?\s*$")
-_SSHD_ACCEPTED = re.compile(r"^Accepted \S+ for (\S+) from (\S+) port \d+")
-_REPEATED = re.compile(r"^message repeated (\d+) times: \[ ?(.*?) ?\]$")
-
-
-def source_spec():
-    return dict(
-        name=dict(type="str", required=True),
-        format=dict(type="str", required=True, choices=list(AUTH_FORMATS)),
-        paths=dict(type="list", elements="str", required=True),
-        fields=dict(type="dict"),
-        failure_events=dict(type="list", elements="str"),
-        success_events=dict(type="list", elements="str"),
-    )
-
-
-def sshd_events(lines, now):
-    """(ts, kind, ip, user) of sshd's login lines in syslog text; other lines are skipped."""
-    for line in lines:
-        parts = split_syslog(line, now)
-        if parts is None or not parts[2].startswith("sshd"):
-            continue
-        ts, message, times = parts[0], parts[3], 1
-        repeated = _REPEATED.match(message)
-        if repeated:
-            times, message = int(repeated.group(1)), repeated.group(2)
-        match = _SSHD_FAILED.match(message)
-        if match:
-            for _ in range(times):
-                yield ts, FAIL, match.group(3), match.group(2)
-            continue
-        match = _SSHD_INVALID.match(message)
-        if match:
-            yield ts, INVALID, match.group(2), match.group(1)
-            continue
-        match = _SSHD_ACCEPTED.match(message)
-        if match:
-            yield ts, SUCCESS, match.group(2), match.group(1)
-
-
-def json_events(lines, source):
-    """(ts, kind, ip, user) of the configured auth events of a JSON log."""
-    names = dict(JSON_AUTH_FIELDS)
-    for key, value in (source.get("fields") or {}).items():
-        if value:
-            names[key] = [value]
-    failures = set(source.get("failure_events") or DEFAULT_FAILURE_EVENTS)
-    successes = set(source.get("success_events") or DEFAULT_SUCCESS_EVENTS)
-    for line in lines:
-        if not line.startswith("{"):
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict):
-            continue
-        event = first_field(entry, names["event"])
-        kind = FAIL if event in failures else SUCCESS if event in successes else None
-        if kind is None:
-            continue
-        ip, user = first_field(entry, names["ip"]), first_field(entry, names["user"])
-        yield epoch_of(first_field(entry, names["timestamp"])), kind, str(ip or "-"), str(user or "-")
-
+__all__ = ["audit", "sshd_events", "source_spec"]
 
 def parse_allowlist(items):
     networks = []
@@ -151,10 +71,14 @@ def _collected(params):
     for index, event in enumerate(collected.get("events") or []):
         # The messages never echo the event: it holds a login's e-mail address and IP.
         try:
-            ts, kind, ip, user, source = event
-            events.append((float(ts), str(kind), str(ip), str(user), str(source)))
+            # A collect run hands over [epoch, kind, ip, user, source] (the table does not say the
+            # method) and its own logs' events with [method, invalid_user] after them.
+            ts, kind, ip, user, source, method, invalid = list(event) + [None, False] if len(event) == 5 else event
+            events.append((float(ts), str(kind), str(ip), str(user), str(source),
+                           None if method is None else str(method), bool(invalid)))
         except (TypeError, ValueError):
-            raise ParameterError("collected.events[%d]: must be [epoch, kind, ip, user, source], got a %s%s"
+            raise ParameterError("collected.events[%d]: must be [epoch, kind, ip, user, source] (optionally with "
+                                 "method and invalid_user after them), got a %s%s"
                                  % (index, type(event).__name__,
                                     " of %d items" % len(event) if isinstance(event, (list, tuple)) else ""))
         if kind not in (FAIL, SUCCESS, INVALID):
@@ -174,30 +98,13 @@ def _validate(params):
                                  % (index, ", ".join(AUTH_FORMATS), source.get("format")))
         if not source.get("paths"):
             raise ParameterError("sources[%d].paths: at least one glob pattern is needed" % index)
-    for name in ("window_days", "brute_force_window_s"):
+    for name in ("brute_force_window_s",):
         if not params.get(name, 1) > 0:
             raise ParameterError("%s: must be greater than 0, got %r" % (name, params.get(name)))
     for name in ("brute_force_failures", "stuffing_users", "burst_failures"):
         if params.get(name, 1) < 1:
             raise ParameterError("%s: must be at least 1, got %r" % (name, params.get(name)))
     return sources
-
-
-def collect_events(sources, window_start, now):
-    """Every auth event of the window from every log source, and the files read."""
-    events, files = [], []
-    for source in sources:
-        for path in find_files(source["paths"], window_start):
-            report = FileReport(path)
-            files.append(report)
-            lines = read_lines(path, report)
-            stream = sshd_events(lines, now) if source["format"] == "syslog" else json_events(lines, source)
-            for ts, kind, ip, user in stream:
-                ts = now if ts is None else ts
-                if ts >= window_start:
-                    events.append((ts, kind, ip, mask_secrets(user)[:64], source["name"]))
-    events.sort(key=lambda event: event[0])
-    return events, files
 
 
 def _max_in_window(times, span):
@@ -215,11 +122,11 @@ def analyse(events, params, networks):
     """Per-IP evidence: failures, users tried, brute force, stuffing, success after a burst."""
     span = float(params.get("brute_force_window_s", 600))
     per_ip = {}
-    for ts, kind, ip, user, source in events:
+    for ts, kind, ip, user, source, method, _invalid in events:
         item = per_ip.setdefault(ip, {"ip": ip, "failures": [], "users": set(), "successes": [], "invalid_users": set(),
                                       "sources": set(), "failures_by_source": {}})
         item["sources"].add(source)
-        if kind == FAIL:
+        if kind == FAIL and method not in PROBE_METHODS:
             item["failures"].append(ts)
             item["users"].add(user)
             item["failures_by_source"][source] = item["failures_by_source"].get(source, 0) + 1
@@ -263,44 +170,96 @@ def audit(params, now=None, check_mode=False):
     """Run the audit for ``params`` (the module's options); returns (checks, extra result keys)."""
     sources = _validate(params)
     networks = parse_allowlist(params.get("allowlist"))
-    now = time.time() if now is None else now
-    days = float(params.get("window_days", 7))
-    window_start = now - days * 86400
+    window = window_from(params, now)
     db_sources, db_events, report_handed_over = _collected(params)
     reported = list(db_sources) if report_handed_over else []
     with Stopwatch() as watch:
-        events, files = collect_events(sources, window_start, now)
+        events, files, reads = collect_events(sources, window)
         if params.get("database"):
-            record, rows = read_events(params["database"], window_start, now)
+            # The baseline too, so "this day against the day before" covers the table as well.
+            record, rows = read_events(params["database"], window.baseline_start, window.end)
             db_sources.append(record)
             reported.append(record)
-            db_events.extend(rows)
+            db_events.extend(tuple(row) + (None, False) for row in rows)
     if params.get("mode") == "collect":
         return [], {"collected": {"sources": db_sources, "events": [list(e) for e in events + db_events]}}
-    events = sorted(events + [e for e in db_events if e[0] >= window_start], key=lambda event: event[0])
+    merged = [e for e in events + db_events if window.bound is None or e[0] <= window.bound]
+    current = sorted((e for e in merged if e[0] >= window.start), key=lambda event: event[0])
+    baseline = [e for e in merged if window.baseline_start <= e[0] < window.start]
     names = [s["name"] for s in sources] + [s.get("name", "database") for s in db_sources]
     target = ", ".join(names) or "auth logs"
-    checks, extra = _judge(events, files, db_sources, params, networks, days, target, watch)
-    checks.extend(source_check(source, days) for source in reported)
-    geo = new_sources_check(events, params, lambda ip: allowlisted(ip, networks), now, check_mode)
+    checks, extra = _judge(current, baseline, files, reads, db_sources, params, networks, window, target, watch)
+    checks.extend(source_check(source, window.days) for source in reported)
+    geo = new_sources_check(current, params, lambda ip: allowlisted(ip, networks), window.end, check_mode)
     if geo is not None:
         checks.append(geo)
-    return checks, extra
+    return checks, dict(extra, window=window.as_dict())
 
 
-def _judge(events, files, db_sources, params, networks, days, target, watch):
+def _unread(reads, db_sources, window):
+    """{source name: why it says nothing about the window} for log sources and databases."""
+    unread = {}
+    for read in reads:
+        reason = unread_reason(read, window)
+        if reason:
+            unread[read["name"]] = reason
+    for source in db_sources:
+        if source.get("status") != OK:
+            unread[source.get("name", "database")] = "the audit table was not read"
+    return unread
+
+
+def _access_patterns(events, networks):
+    """Accepted logins grouped by user, source address and method: who gets in, from where, how."""
+    patterns = {}
+    for ts, kind, ip, user, source, method, _invalid in events:
+        if kind != SUCCESS:
+            continue
+        item = patterns.setdefault((user, ip, method or "-", source), {
+            "user": user, "ip": ip, "method": method or "-", "source": source, "logins": 0,
+            "first_at": _stamp(ts), "last_at": _stamp(ts), "allowlisted": allowlisted(ip, networks)})
+        item["logins"] += 1
+        item["last_at"] = _stamp(ts)
+    return sorted(patterns.values(), key=lambda p: (-p["logins"], p["user"], p["ip"]))
+
+
+def _failure_metrics(events):
+    """Failures by method, probes, and failures for names sshd knows vs does not."""
+    by_method, probes, invalid, existing = {}, 0, 0, 0
+    for event in events:
+        if event[1] != FAIL:
+            continue
+        method = event[5]
+        if method in PROBE_METHODS:
+            probes += 1
+            continue
+        if method:
+            by_method[method] = by_method.get(method, 0) + 1
+        if event[6]:
+            invalid += 1
+        elif method:  # only sshd says whether the name exists
+            existing += 1
+    metrics = {"method_probes": probes, "failed_invalid_users": invalid, "failed_existing_users": existing}
+    for method, count in by_method.items():
+        metrics["failed_%s" % method.replace("-", "_").replace("/", "_")] = count
+    return metrics, by_method
+
+
+def _judge(events, baseline, files, reads, db_sources, params, networks, window, target, watch):
     """auth.failed_logins, auth.brute_force and auth.compromise over the merged events."""
-    if not any(f.lines for f in files) and not any(s.get("status") == OK for s in db_sources):
-        sources = params.get("sources") or []
-        reason = "no readable auth log among %s" % ", ".join(p for s in sources for p in s["paths"]) if sources \
-            else "no auth log sources configured"
-        if db_sources:
-            reason += " and the audit table was not read"
-        checks = [check(cid, target, UNKNOWN, reason, duration_ms=watch.ms, files=[f.as_dict() for f in files[:20]])
+    unread = _unread(reads, db_sources, window)
+    file_list = [f.as_dict() for f in files[:20]] + [item for read in reads for item in read["skipped"]][:20]
+    names = [read["name"] for read in reads] + [s.get("name", "database") for s in db_sources]
+    if not names or all(name in unread for name in names):
+        reason = "; ".join("%s: %s" % item for item in sorted(unread.items())) or "no auth log sources configured"
+        checks = [check(cid, target, UNKNOWN, reason, duration_ms=watch.ms, files=file_list, unread=unread)
                   for cid in ("auth.failed_logins", "auth.brute_force", "auth.compromise")]
         return checks, {"suspicious_ips": []}
+    not_read = "; not read in the window: %s" % "; ".join("%s (%s)" % item for item in sorted(unread.items())) \
+        if unread else ""
     per_ip, suspicious = analyse(events, params, networks)
-    failures = [e for e in events if e[1] == FAIL]
+    failures = [e for e in events if e[1] == FAIL and e[5] not in PROBE_METHODS]
+    baseline_failures = sum(1 for e in baseline if e[1] == FAIL and e[5] not in PROBE_METHODS)
     users, ips = {}, {}
     for event in failures:
         users[event[3]] = users.get(event[3], 0) + 1
@@ -314,21 +273,32 @@ def _judge(events, files, db_sources, params, networks, days, target, watch):
     top_ips = [{"ip": ip, "failures": n, "users": len(per_ip[ip]["users"]), "allowlisted": allowlisted(ip, networks)}
                for ip, n in sorted(ips.items(), key=lambda kv: (-kv[1], kv[0]))[:10]]
     top_users = [{"user": user, "failures": n} for user, n in sorted(users.items(), key=lambda kv: (-kv[1], kv[0]))[:10]]
+    method_metrics, by_method = _failure_metrics(events)
+    patterns = _access_patterns(events, networks)
     warn, crit = params.get("failed_logins_warning"), params.get("failed_logins_critical")
     status = judge(len(failures), warn, crit)
+    findings = [finding(status, "%d failed logins" % len(failures), target,
+                        "Top IPs: %s" % ", ".join("%s (%d)" % (i["ip"], i["failures"]) for i in top_ips[:5]),
+                        "Restrict SSH to keys and known networks; rate-limit the app's login.")] if status != OK else []
+    if unread and status == OK:
+        status = UNKNOWN  # a count of zero says nothing about a source that was not read
+    successes = sum(1 for e in events if e[1] == SUCCESS)
+    metrics = {"failed_logins": len(failures), "successful_logins": successes,
+               "invalid_user_attempts": sum(1 for e in events if e[1] == INVALID), "source_ips": len(ips),
+               "users_tried": len(users), "allowlisted_failures": allowed_failures,
+               "baseline_failed_logins": baseline_failures,
+               "baseline_successful_logins": sum(1 for e in baseline if e[1] == SUCCESS)}
+    metrics.update(method_metrics)
     checks = [check(
         "auth.failed_logins", target, status,
-        "%d failed logins from %d IPs for %d users in %g days (%d invalid user names tried)"
-        % (len(failures), len(ips), len(users), days, len(invalid)),
-        metrics={"failed_logins": len(failures), "successful_logins": sum(1 for e in events if e[1] == SUCCESS),
-                 "invalid_user_attempts": sum(1 for e in events if e[1] == INVALID), "source_ips": len(ips),
-                 "users_tried": len(users), "allowlisted_failures": allowed_failures},
-        thresholds={"failed_logins": thresholds(warn, crit)}, duration_ms=watch.ms,
-        findings=[finding(status, "%d failed logins" % len(failures), target,
-                          "Top IPs: %s" % ", ".join("%s (%d)" % (i["ip"], i["failures"]) for i in top_ips[:5]),
-                          "Restrict SSH to keys and known networks; rate-limit the app's login.")] if status != OK else [],
-        top_ips=top_ips, top_users=top_users, invalid_users=invalid[:20], events_by_source=by_source,
-        files=[f.as_dict() for f in files[:20]])]
+        "%d failed logins from %d IPs for %d users in %g days to %s (%d in the %g days before; %d invalid user "
+        "names tried, %d method probes not counted)%s"
+        % (len(failures), len(ips), len(users), window.days, _stamp(window.end), baseline_failures,
+           window.baseline_days, len(invalid), method_metrics["method_probes"], not_read),
+        metrics=metrics, thresholds={"failed_logins": thresholds(warn, crit)}, duration_ms=watch.ms,
+        findings=findings, top_ips=top_ips, top_users=top_users, invalid_users=invalid[:20],
+        failures_by_method=by_method, access_patterns=patterns[:50], events_by_source=by_source,
+        files=file_list, unread=unread)]
     attackers = [s for s in suspicious if set(s["reasons"]) & {"brute_force", "credential_stuffing"}]
     findings = [finding(WARNING, "%s from %s" % (" and ".join(r.replace("_", " ") for r in s["reasons"]
                                                               if r != "success_after_failures"), s["ip"]), s["ip"],
@@ -339,8 +309,8 @@ def _judge(events, files, db_sources, params, networks, days, target, watch):
                         "Block the address (firewall, fail2ban) and check that password logins are disabled.")
                 for s in attackers[:20]]
     checks.append(check(
-        "auth.brute_force", target, WARNING if attackers else OK,
-        "%d IPs brute-forcing or credential-stuffing" % len(attackers) if attackers else "no brute force or credential stuffing",
+        "auth.brute_force", target, WARNING if attackers else UNKNOWN if unread else OK,
+        "%d IPs brute-forcing or credential-stuffing" % len(attackers) if attackers else "no brute force or credential stuffing" + not_read,
         metrics={"brute_force_ips": sum(1 for s in attackers if "brute_force" in s["reasons"]),
                  "credential_stuffing_ips": sum(1 for s in attackers if "credential_stuffing" in s["reasons"])},
         thresholds={"brute_force": {"failures": params.get("brute_force_failures", 10),
@@ -357,9 +327,9 @@ def _judge(events, files, db_sources, params, networks, days, target, watch):
                         "Treat as a possible compromise: check the session, rotate the user's credentials, "
                         "block the address.") for s in breached[:20]]
     checks.append(check(
-        "auth.compromise", target, CRITICAL if breached else OK,
+        "auth.compromise", target, CRITICAL if breached else UNKNOWN if unread else OK,
         "%d IPs logged in right after a burst of failures" % len(breached) if breached
-        else "no success after a burst of failures",
+        else "no success after a burst of failures" + not_read,
         metrics={"success_after_failures_ips": len(breached)},
         thresholds={"burst_failures": {"failures": params.get("burst_failures", 5),
                                        "window_s": params.get("brute_force_window_s", 600)}},

@@ -77,7 +77,7 @@ def _sources_of_logins(events, readers, allowed):
     [lookup errors])."""
     seen, failures = {}, []
     errors_of = {}
-    for ts, kind, ip, user, source in events:
+    for ts, kind, ip, user, source, *_rest in events:
         if kind != SUCCESS or allowed(ip):
             continue
         for what, reader in readers:

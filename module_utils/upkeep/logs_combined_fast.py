@@ -91,9 +91,10 @@ class BlockTally(object):
 class BlockCounter(object):
     """Counts blocks of one combined-format source for one scan window."""
 
-    def __init__(self, source, window_start, previous_start):
+    def __init__(self, source, window_start, previous_start, window_bound=None):
         self.window_start = window_start
         self.previous_start = previous_start
+        self.window_bound = window_bound  # None: the window ends now (a later line still counts)
         self.scale = TIME_UNITS[source.get("request_time_unit") or "s"]
         prefix = source.get("latency_path_prefix")
         # From the end of the stamp: the request's method, a space and the path (as the line
@@ -168,6 +169,10 @@ class BlockCounter(object):
         return regions.pop() if len(regions) == 1 else None
 
     def _hour_region(self, start, length):
+        bound = self.window_bound
+        if bound is not None and start + length > bound:
+            # Lines after an explicit window end are outside, as the line parser counts them.
+            return OUTSIDE if start > bound else None
         if start >= self.window_start:
             return CURRENT
         if start >= self.previous_start and start + length <= self.window_start:

@@ -17,6 +17,7 @@ from .logs_files import FileReport, read_blocks, read_lines, split_lines
 from .logs_formats import CONTINUATION, ERROR_LEVELS, TIME_UNITS, parse_combined, parser_for
 from .logs_quantile import QuantileSketch
 from .logs_signatures import cached_template_of, example_of, signature_key
+from .logs_window import mtime_of
 
 UNPARSED_SAMPLES = 5
 MAX_SIGNATURES_PER_SCAN = 10000
@@ -35,6 +36,7 @@ class SourceStats(object):
         self.status_classes = {}
         self.unparsed_samples = []
         self.files = []
+        self.skipped = []  # files whose content is outside both windows (logs_window.select_files)
         self.latency = QuantileSketch()
 
 
@@ -75,21 +77,22 @@ def _remember_last(lines, last):
         yield line
 
 
-def scan_file(source, path, stats, signatures, window_start, previous_start, now, byte_range=None):
+def scan_file(source, path, stats, signatures, window, byte_range=None):
     report = FileReport(path)
     stats.files.append(report)
     if source["format"] == "combined":
-        _scan_access_log(source, path, report, stats, signatures, window_start, previous_start, now, byte_range)
+        _scan_access_log(source, path, report, stats, signatures, window, byte_range)
         return
     last = [""]
-    _consume(parser_for(source, now)(_remember_last(read_lines(path, report), last)), source, stats, signatures, path,
-             report, last, window_start, previous_start, now)
+    reference = mtime_of(path) or window.end
+    _consume(parser_for(source, reference, report.years)(_remember_last(read_lines(path, report), last)), source,
+             stats, signatures, path, report, last, window)
 
 
-def _scan_access_log(source, path, report, stats, signatures, window_start, previous_start, now, byte_range):
+def _scan_access_log(source, path, report, stats, signatures, window, byte_range):
     """Access-log lines are independent of each other: each block is counted whole when it can be
     (logs_combined_fast), else line by line, with the same figures either way."""
-    counter = BlockCounter(source, window_start, previous_start)
+    counter = BlockCounter(source, window.start, window.baseline_start, window.bound)
     unit = source.get("request_time_unit") or "s"
     durations = Counter()  # request-time text -> count: few distinct values, added to the sketch once
     def decoded(lines):
@@ -107,11 +110,11 @@ def _scan_access_log(source, path, report, stats, signatures, window_start, prev
                 _add_tally(tally, errors, source, stats, signatures, report)
                 durations.update(tally.durations)
                 report.lines += len(odd)
-                _consume(iter(odd), source, stats, signatures, path, report, [""], window_start, previous_start, now)
+                _consume(iter(odd), source, stats, signatures, path, report, [""], window)
                 continue
         last = [""]
         _consume(parse_combined(_remember_last(split_lines(block, report), last), unit), source, stats, signatures,
-                 path, report, last, window_start, previous_start, now)
+                 path, report, last, window)
     scale = TIME_UNITS[unit]
     for text, count in durations.items():
         stats.latency.add(float(text) * scale, count)
@@ -154,9 +157,10 @@ def _add_tally(tally, errors, source, stats, signatures, report):
         stats.categories["5xx"] = stats.categories.get("5xx", 0) + len(errors)
 
 
-def _consume(items, source, stats, signatures, path, report, last, window_start, previous_start, now):
+def _consume(items, source, stats, signatures, path, report, last, window):
     """Count parsed items (records, None for unparseable lines, CONTINUATION) line by line."""
     api_prefix = source.get("latency_path_prefix")
+    window_start, previous_start, bound, now = window.start, window.baseline_start, window.bound, window.end
     for item in items:
         if item is None:
             stats.unparsed += 1
@@ -168,8 +172,8 @@ def _consume(items, source, stats, signatures, path, report, last, window_start,
             continue
         ts, status, duration, level = item[0], item[1], item[2], item[3]
         stamp = now if ts is None else ts
-        if stamp < window_start:
-            if stamp >= previous_start:
+        if stamp < window_start or (bound is not None and stamp > bound):
+            if previous_start <= stamp < window_start:
                 stats.previous_entries += 1
                 if level in ERROR_LEVELS:
                     stats.previous_errors += 1

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""Finding and reading log files: glob patterns, rotated and gzip files, broken input.
+"""Reading log files: rotated and gzip files, broken input (logs_window chooses which).
 
 A file the scan cannot fully read (binary, truncated gzip, unreadable) is recorded with the reason
 and the lines read before the fault still count; nothing here raises on bad data.
@@ -9,32 +9,11 @@ Standard library only: shipped to managed hosts.
 
 from __future__ import annotations
 
-import glob
-import os
 import zlib
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 64 * 1024
 _SNIFF_BYTES = 8192
-
-
-def find_files(patterns, not_before):
-    """Existing regular files matching any of ``patterns``, sorted, without those last modified
-    before ``not_before`` (epoch s): every line of such a file is older than the window."""
-    found = []
-    seen = set()
-    for pattern in patterns:
-        for path in sorted(glob.glob(os.path.expanduser(pattern))):
-            if path in seen or not os.path.isfile(path):
-                continue
-            seen.add(path)
-            try:
-                if os.stat(path).st_mtime < not_before:
-                    continue
-            except OSError:
-                continue
-            found.append(path)
-    return found
 
 
 def _is_gzip(path):
@@ -45,13 +24,14 @@ def _is_gzip(path):
 class FileReport(object):
     """What happened reading one file: lines, oversized lines, and why it stopped early."""
 
-    __slots__ = ("path", "lines", "oversized", "problem")
+    __slots__ = ("path", "lines", "oversized", "problem", "years")
 
     def __init__(self, path):
         self.path = path
         self.lines = 0
         self.oversized = 0
         self.problem = None
+        self.years = set()  # years given to year-less stamps (inferred from the mtime, not read)
 
     def as_dict(self):
         result = {"path": self.path, "lines": self.lines}
@@ -59,6 +39,9 @@ class FileReport(object):
             result["oversized_lines"] = self.oversized
         if self.problem:
             result["problem"] = self.problem
+        if self.years:
+            result["year_inferred"] = "%s (stamps without a year, placed by the file's modification time)" \
+                % ", ".join(str(year) for year in sorted(self.years))
         return result
 
 

@@ -276,33 +276,42 @@ _SYSLOG_ISO_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\S+) (\S+) ([^\s:\[]+)(?:\[\d+\]
 _SYSLOG_LEVEL_RE = re.compile(r"(?i)\b(?:(fatal|panic|critical|emerg)|(error|err|fail(?:ed|ure)?|exception)|(warn(?:ing)?))\b")
 
 
-def bsd_syslog_time(month, day, hour, minute, second, now):
-    """Epoch of a year-less syslog stamp (local time): this year, or last year if that is in the future."""
-    year = time.localtime(now).tm_year
-    stamp = time.mktime((year, _MONTHS.get(month.lower(), 1), int(day), int(hour), int(minute), int(second), 0, 0, -1))
-    if stamp > now + 86400:
-        stamp = time.mktime((year - 1, _MONTHS.get(month.lower(), 1), int(day), int(hour), int(minute), int(second),
-                             0, 0, -1))
+def bsd_syslog_time(month, day, hour, minute, second, reference, years=None):
+    """Epoch of a year-less syslog stamp (local time), placed in the year that puts it at most a
+    day after ``reference``: the modification time of its file, which its newest line is not
+    after (a day of slack for zones and clocks). So December lines of a file last written in
+    January are last year's, and an archived log keeps its own year instead of today's. The
+    year used is added to ``years`` (a set), for the evidence: it is inferred, not read."""
+    year = time.localtime(reference).tm_year
+    number = _MONTHS.get(month.lower(), 1)
+    stamp = time.mktime((year, number, int(day), int(hour), int(minute), int(second), 0, 0, -1))
+    if stamp > reference + 86400:
+        year -= 1
+        stamp = time.mktime((year, number, int(day), int(hour), int(minute), int(second), 0, 0, -1))
+    if years is not None:
+        years.add(year)
     return stamp
 
 
-def split_syslog(line, now):
-    """(ts, host, program, message) of a syslog line (BSD or ISO stamp), or None."""
+def split_syslog(line, reference, years=None):
+    """(ts, host, program, message) of a syslog line (BSD or ISO stamp), or None; a BSD stamp's
+    year is inferred from ``reference`` (see bsd_syslog_time)."""
     match = _SYSLOG_BSD_RE.match(line)
     if match:
         month, day, hour, minute, second, host, program, message = match.groups()
-        return bsd_syslog_time(month, day, hour, minute, second, now), host, program, message
+        return bsd_syslog_time(month, day, hour, minute, second, reference, years), host, program, message
     match = _SYSLOG_ISO_RE.match(line)
     if match:
         return parse_iso(match.group(1)), match.group(2), match.group(3), match.group(4)
     return None
 
 
-def parse_syslog(lines, now=None):
-    """Plain syslog text; the severity is read from the words of the message."""
-    now = time.time() if now is None else now
+def parse_syslog(lines, reference=None, years=None):
+    """Plain syslog text; the severity is read from the words of the message. ``reference`` is
+    the file's modification time, for the year of BSD stamps (see bsd_syslog_time)."""
+    reference = time.time() if reference is None else reference
     for line in lines:
-        parts = split_syslog(line, now)
+        parts = split_syslog(line, reference, years)
         if parts is None:
             yield None
             continue
@@ -394,15 +403,16 @@ def parse_postgres_csv(lines):
         yield _pg_record(parse_iso(row[0]), row[11], row[12] if row[12] != "00000" else None, row[13])
 
 
-def parser_for(source, now=None):
-    """A function lines -> items for one configured source (a dict of the module's options)."""
+def parser_for(source, reference=None, years=None):
+    """A function lines -> items for one configured source (a dict of the module's options);
+    ``reference`` and ``years`` as in bsd_syslog_time."""
     kind = source["format"]
     if kind == "combined":
         return lambda lines: parse_combined(lines, source.get("request_time_unit") or "s")
     if kind == "json":
         return lambda lines: parse_json(lines, source.get("fields"), source.get("duration_unit") or "ms")
     if kind == "syslog":
-        return lambda lines: parse_syslog(lines, now)
+        return lambda lines: parse_syslog(lines, reference, years)
     if kind == "postgres":
         return parse_postgres
     if kind == "postgres_csv":

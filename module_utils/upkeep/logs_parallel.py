@@ -86,6 +86,7 @@ def merge_stats(into, part, sample_limit):
             mine.lines += report.lines
             mine.oversized += report.oversized
             mine.problem = mine.problem or report.problem
+            mine.years |= report.years
         else:
             into.files.append(report)
     into.latency.merge(part.latency)

@@ -5,8 +5,11 @@ The state file keeps, per signature, its template, when it was first and last se
 in the last scanned window. A signature is
 - new: not in the state and absent from the previous window of the logs;
 - regressed: in the state, but quiet for at least a whole window before coming back;
-- spiking: at least ``spike_factor`` times its previous-window count (and ``spike_min_count``).
-Without a state file (first run, or no state_path) the previous window in the logs is the baseline.
+- spiking: at least ``spike_factor`` times its previous-window count (and ``spike_min_count``);
+- baseline: first seen with nothing to compare with. "New" needs a baseline that covered time
+  with lines in it: the baseline window in the logs holding lines of the source, or an earlier
+  scan of the source recorded in the state (``sources``: when it was scanned, how many entries).
+  A first run against an empty baseline records one instead of calling every signature new.
 
 Standard library only: shipped to managed hosts.
 """
@@ -22,25 +25,60 @@ STATE_SCHEMA = "upkeep.log_scan_state/1"
 
 
 def load_state(path):
-    """(signatures dict, problem or None); a missing file is an empty state, a broken one too."""
+    """(signatures dict, scanned sources dict, problem or None); a missing file is an empty
+    state, a broken one too. A state written before sources were recorded has none."""
     if not path or not os.path.exists(path):
-        return {}, None
+        return {}, {}, None
     try:
         with open(path, "r", encoding="utf-8") as handle:
             data = json.load(handle)
     except (OSError, ValueError) as exc:
-        return {}, "state file %s unreadable (%s); compared with the logs only" % (path, exc)
+        return {}, {}, "state file %s unreadable (%s); compared with the logs only" % (path, exc)
     if not isinstance(data, dict) or data.get("schema") != STATE_SCHEMA or not isinstance(data.get("signatures"), dict):
-        return {}, "state file %s has an unknown layout; compared with the logs only" % path
-    return data["signatures"], None
+        return {}, {}, "state file %s has an unknown layout; compared with the logs only" % path
+    sources = data.get("sources")
+    return data["signatures"], sources if isinstance(sources, dict) else {}, None
+
+
+def baseline_covered(all_stats, scanned, window):
+    """Per source name, what something can be called new against: "logs" when its baseline
+    window in the logs holds lines, "state" when only the state records an earlier scan of it
+    that read entries, None when nothing does."""
+    covered = {}
+    for stats in all_stats:
+        name = stats.source["name"]
+        earlier = scanned.get(name) or {}
+        covered[name] = "logs" if stats.previous_entries > 0 else "state" if (
+            earlier.get("entries") and earlier.get("window_end", window.end) <= window.end) else None
+    return covered
+
+
+def updated_sources(scanned, all_stats, window):
+    """The state's record of scanned sources after this scan (kept when this one read nothing)."""
+    merged = dict(scanned)
+    for stats in all_stats:
+        if stats.entries:
+            merged[stats.source["name"]] = {"window_end": int(window.end), "entries": stats.entries}
+    return merged
+
+
+def baseline_notes(signatures, state_written):
+    """What the summary says about signatures seen with nothing to compare with."""
+    sources = sorted({e["source"] for e in signatures.values() if e.get("trend") == "baseline"})
+    if not sources:
+        return []
+    if state_written:
+        return ["baseline recorded for %s (no earlier window with lines to compare with)" % ", ".join(sources)]
+    return ["no baseline for %s: the window before holds no lines and no state file keeps one" % ", ".join(sources)]
 
 
 def classify(signatures, known, window_start, previous_start, spike_factor, spike_min_count, previous_covered):
     """Set ``trend`` (new, regressed, spiking, known) and ``baseline`` on each current signature.
 
     ``signatures`` maps key -> dict with count, previous_count; ``known`` is the state's
-    signatures; ``previous_covered`` says whether the logs still hold the previous window for
-    the signature's source (if not, the state's last count is the baseline).
+    signatures; ``previous_covered`` says whether the signature's source has a baseline with
+    lines (baseline_covered); if not, the state's last count is the baseline, and without one the
+    trend is "baseline", never "new".
     """
     for key, entry in signatures.items():
         if not entry["count"]:
@@ -48,10 +86,12 @@ def classify(signatures, known, window_start, previous_start, spike_factor, spik
             continue
         seen = known.get(key)
         baseline = entry["previous_count"]
-        if not previous_covered.get(entry["source"], True) and seen and seen.get("last_seen", 0) >= previous_start:
+        if previous_covered.get(entry["source"], "logs") != "logs" and seen and seen.get("last_seen", 0) >= previous_start:
             baseline = max(baseline, int(seen.get("last_count", 0)))
         entry["baseline"] = baseline
-        if baseline == 0 and not seen:
+        if baseline == 0 and not seen and not previous_covered.get(entry["source"], False):
+            entry["trend"] = "baseline"
+        elif baseline == 0 and not seen:
             entry["trend"] = "new"
         elif baseline == 0 and seen and seen.get("last_seen", 0) < previous_start:
             entry["trend"] = "regressed"
@@ -97,5 +137,6 @@ def write_json_atomic(path, data, mode=0o600):
         raise
 
 
-def save_state(path, signatures):
-    write_json_atomic(path, {"schema": STATE_SCHEMA, "updated_at": int(time.time()), "signatures": signatures})
+def save_state(path, signatures, sources=None):
+    write_json_atomic(path, {"schema": STATE_SCHEMA, "updated_at": int(time.time()), "signatures": signatures,
+                             "sources": sources or {}})

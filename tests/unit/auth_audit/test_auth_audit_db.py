@@ -58,7 +58,7 @@ def test_a_table_login_after_a_log_burst_is_a_compromise(audit_db, sshd_burst):
     rows = [supabase_auth.entry(NOW - 1100, "login", "admin@almazahir.com", ATTACKER, traits={"provider": "email"}),
             supabase_auth.entry(NOW - 1000, "token_refreshed", "admin@almazahir.com", ATTACKER),
             supabase_auth.entry(NOW - 3600, "login", "sales@almazahir.com", "192.0.2.14"),
-            supabase_auth.entry(NOW - 10 * 86400, "login", "old@almazahir.com", "192.0.2.15"),  # outside the window
+            supabase_auth.entry(NOW - 10 * 86400, "login", "old@almazahir.com", "192.0.2.15"),  # in the baseline
             supabase_auth.entry(NOW - 7200, "user_recovery_requested", "sales@almazahir.com", "192.0.2.14")]
     supabase_auth.insert(conn, rows)
     checks, extra = audit(_params([sshd_burst], database=dict(options, name="supabase-auth")), now=NOW)
@@ -71,7 +71,9 @@ def test_a_table_login_after_a_log_burst_is_a_compromise(audit_db, sshd_burst):
         {"user": "admin@almazahir.com", "at": int(NOW - 1100), "failures_before": 12, "source": "supabase-auth"}]
     assert "(supabase-auth) after 12 failures" in checks["auth.compromise"]["findings"][0]["detail"]
     assert checks["auth.audit_log"]["status"] == "ok"
-    assert checks["auth.audit_log"]["metrics"] == {"audit_log_events": 2, "audit_log_truncated": 0}
+    # The table is read for the window and its baseline (the 7 days before): 2 logins + 1 older.
+    assert checks["auth.audit_log"]["metrics"] == {"audit_log_events": 3, "audit_log_truncated": 0}
+    assert checks["auth.failed_logins"]["metrics"]["baseline_successful_logins"] == 1
     assert checks["auth.failed_logins"]["events_by_source"] == {
         "sshd": {"fail": 12, "success": 0, "invalid_user": 0}, "supabase-auth": {"fail": 0, "success": 2, "invalid_user": 0}}
     assert APP_PASSWORD not in json.dumps([checks, extra])

@@ -54,7 +54,7 @@ def test_sshd_lines_of_real_openssh_shapes():
         "Nov 28 10:00:07 app-1 CRON[900]: pam_unix(cron:session): session opened for user root",
         "Nov 28 10:00:08 app-1 sshd[816]: Failed password for invalid user  from 203.0.113.46 port 1 ssh2",
     ]
-    events = [(kind, ip, user) for _, kind, ip, user in sshd_events(lines, NOW)]
+    events = [(kind, ip, user) for _, kind, ip, user, _method, _invalid in sshd_events(lines, NOW)]
     assert events == [("fail", "203.0.113.45", "root"), ("fail", "203.0.113.45", "admin"),
                       ("invalid_user", "203.0.113.45", "admin"), ("success", "192.0.2.10", "deploy")] + \
         [("fail", "198.51.100.1", "root")] * 3 + [("fail", "203.0.113.46", "")]

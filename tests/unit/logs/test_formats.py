@@ -60,7 +60,7 @@ def test_syslog_bsd_and_iso():
     now = calendar.timegm((2026, 11, 28, 21, 0, 0))
     bsd = "Nov 28 20:42:55 app-1 node[812]: Error: connect ECONNREFUSED 10.0.0.5:6379"
     iso = "2026-11-28T20:42:55.123456+00:00 app-1 cron[77]: (root) CMD (run-parts /etc/cron.hourly)"
-    first, second, third = parse_syslog([bsd, iso, "not syslog at all"], now=now)
+    first, second, third = parse_syslog([bsd, iso, "not syslog at all"], reference=now)
     assert first[3] == "error" and first[4].startswith("node: Error") and abs(first[0] - now) < 2 * 86400
     assert second[3] == "info" and second[0] == calendar.timegm((2026, 11, 28, 20, 42, 55)) + 0.123456
     assert third is None

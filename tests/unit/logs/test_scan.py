@@ -150,12 +150,26 @@ def test_unparseable_and_huge_lines_are_counted_and_sampled(tmp_path):
     assert errors["files"][0]["oversized_lines"] == 1 and errors["status"] == "critical"  # 1 of 2 is 5xx
 
 
-def test_mostly_unparseable_source_warns_about_its_format(tmp_path):
+def test_a_source_in_another_format_is_unknown_not_recognised(tmp_path):
     log = tmp_path / "app.log"
     log.write_text("".join(_access(NOW - i) for i in range(20)))
     checks, _ = scan_logs(_params([{"name": "app", "format": "json", "paths": [str(log)]}]), now=NOW)
     errors = _by(checks, "log.errors", "app")
-    assert errors["status"] == "warning" and "could not be parsed" in errors["findings"][0]["title"]
+    assert errors["status"] == "unknown" and "format not recognised" in errors["summary"]
+    assert _by(checks, "log.signatures")["status"] == "unknown"  # never ok beside a source it could not read
+
+
+def test_a_few_percent_unparsed_lines_warn_with_their_line_numbers(tmp_path):
+    log = tmp_path / "access.log"
+    lines = [_access(NOW - i) for i in range(90)]
+    for index in (10, 40, 70, 80, 85, 89):
+        lines[index] = "upstream sent garbage\n"
+    log.write_text("".join(lines))
+    checks, _ = scan_logs(_params([{"name": "web", "format": "combined", "paths": [str(log)]}]), now=NOW)
+    errors = _by(checks, "log.errors", "web")
+    title = [f for f in errors["findings"] if "do not parse" in f["title"]]
+    assert errors["status"] == "warning" and title and "access.log:11" in title[0]["detail"]
+    assert errors["metrics"]["unparsed_pct"] > 5
 
 
 def test_entries_without_timestamps_count_in_the_current_window(tmp_path):
