@@ -11,8 +11,9 @@ not warn all their life and year-long ones warn a month ahead:
 A 47-day certificate warns in its last ~15.7 days and is critical in its last ~4.7; a 90-day one
 warns at 30 and 7 days; a 398-day one at 30 and 7 days.
 
-Also critical: an untrusted chain (including a missing intermediate: the server sends a chain
-that stops short of anything in the trust store), a host-name mismatch, not yet valid, expired,
+Also critical: an untrusted chain - told apart (tls_chain.py) into an untrusted root (the
+server sends a complete chain whose root the trust store lacks: a private CA) and a missing
+intermediate (the server leaves out the certificate that issued its own) - a host-name mismatch, not yet valid, expired,
 self-signed, an RSA key under 2048 bits (or DSA, or an EC key under 256 bits), a SHA-1 or MD5
 signature. TLS 1.0/1.1 accepted is a warning (a version our own OpenSSL refuses to offer is
 "could not test", never "not accepted"). HSTS missing or under 180 days is a warning. A
@@ -33,7 +34,8 @@ import ssl
 import traceback
 
 from .result import CRITICAL, OK, UNKNOWN, WARNING, ParameterError, Stopwatch, check, finding, worst
-from .tls_probe import DEFAULT_PORTS, KINDS, PROTOCOLS, ProbeError, fetch, probe_protocol, verify
+from .tls_chain import ISSUER_MISSING, ROOT_SENT, explain, issuer_url_to_fetch
+from .tls_probe import DEFAULT_PORTS, KINDS, PROTOCOLS, ProbeError, fetch, fetch_issuer, probe_protocol, verify
 
 try:
     from cryptography import x509
@@ -50,9 +52,7 @@ DEFAULTS = {"warning_days": 30.0, "critical_days": 7.0, "timeout_s": 10.0, "ca_f
 INHERITED = tuple(DEFAULTS)
 WEAK_HASHES = ("sha1", "md5")
 OLD_PROTOCOLS = ("TLSv1.0", "TLSv1.1")
-# OpenSSL verify codes (x509_vfy.h) that mean "the chain stops short of the trust store".
-_ISSUER_MISSING = (2, 20)
-_SELF_SIGNED = (18, 19)
+_SELF_SIGNED_LEAF = 18  # OpenSSL verify code (x509_vfy.h): the server's own certificate is self-signed
 
 
 def endpoint_spec():
@@ -185,16 +185,16 @@ def judge_certificate(endpoint, facts, verify_error, now=None):
             "subjectAltName: %s" % (", ".join(dns_names + ips) or "none"),
             "Issue a certificate whose subjectAltName covers the name clients use.")
     self_signed = _self_signed(leaf)
+    chain_problem = None
     if verify_error is not None:
         code, message = verify_error
-        if self_signed or code in _SELF_SIGNED:
+        if self_signed or code == _SELF_SIGNED_LEAF:
             add(CRITICAL, "Self-signed certificate", message,
                 "Use a certificate from a CA the clients trust (or pin this one with ca_file for internal services).")
-        elif code in _ISSUER_MISSING:
-            add(CRITICAL, "Incomplete chain: missing intermediate certificate",
-                "the server sent %d certificate(s); no trusted issuer for %s (%s)"
-                % (len(facts["chain"]), facts_issuer(facts), message),
-                "Serve the full chain (leaf then intermediates, e.g. fullchain.pem), or set ca_file if the CA is private.")
+        elif code in ISSUER_MISSING or code == ROOT_SENT:
+            problem = explain(facts["chain"], endpoint["ca_file"], facts.get("issuer_fetch"))
+            chain_problem = problem["kind"]
+            add(CRITICAL, problem["title"], "%s (OpenSSL: %s)" % (problem["detail"], message), problem["remediation"])
         elif code not in (9, 10):  # not-yet-valid and expired are reported above
             add(CRITICAL, "Certificate chain not trusted", message,
                 "Fix the chain the server sends, or set ca_file to the private CA that issued it.")
@@ -218,15 +218,11 @@ def judge_certificate(endpoint, facts, verify_error, now=None):
     return check("tls.certificate", name, status, summary, metrics=metrics,
                  thresholds={"days_left_days": {"warning": round(warn_at, 2), "critical": round(crit_at, 2),
                                                 "direction": "below"}},
-                 findings=findings, host=endpoint["inventory_host"],
+                 findings=findings, host=endpoint["inventory_host"], chain_problem=chain_problem,
                  certificate={"subject": leaf.subject.rfc4514_string(), "issuer": leaf.issuer.rfc4514_string(),
                               "not_before": not_before.isoformat(), "not_after": not_after.isoformat(),
                               "sha256": fingerprint, "signature_hash": hash_algorithm, "key_type": key_type,
                               "self_signed": self_signed, "protocol": facts["version"], "cipher": facts["cipher"]})
-
-
-def facts_issuer(facts):
-    return x509.load_der_x509_certificate(facts["chain"][-1]).issuer.rfc4514_string()
 
 
 def judge_protocols(endpoint, results):
@@ -323,6 +319,16 @@ def check_endpoint(endpoint):
             verify_error = verify(endpoint)
         except (OSError, ProbeError, smtplib.SMTPException, ssl.SSLError) as exc:
             return [_failure(endpoint, exc)]
+        try:
+            url = issuer_url_to_fetch(facts["chain"], verify_error)
+        except ValueError:
+            url = None  # an unparseable chain is reported below
+        if url:
+            # Only the missing issuer itself tells "root not trusted" from "intermediate not sent".
+            try:
+                facts["issuer_fetch"] = {"url": url, "data": fetch_issuer(url, endpoint["timeout_s"])}
+            except ProbeError as exc:
+                facts["issuer_fetch"] = {"url": url, "error": str(exc)}
         try:
             checks = [judge_certificate(endpoint, facts, verify_error)]
         except ValueError as exc:  # cryptography cannot parse what the server sent

@@ -8,10 +8,12 @@ Every call has an explicit timeout; every failure is an exception whose text say
 from __future__ import annotations
 
 import contextlib
+import http.client
 import smtplib
 import socket
 import ssl
 import struct
+import urllib.request
 import warnings
 
 KINDS = ("https", "smtp_starttls", "postgres")
@@ -117,6 +119,20 @@ def verify(endpoint):
             return None
     except ssl.SSLCertVerificationError as exc:
         return exc.verify_code, exc.verify_message
+
+
+def fetch_issuer(url, timeout_s, limit=65536):
+    """The bytes a certificate's caIssuers URL serves (a CA certificate: a few kB); ProbeError when
+    it cannot be had. Plain HTTP is the norm there: the certificate is signed, not secret."""
+    request = urllib.request.Request(url, headers={"User-Agent": "upkeep-tls-check"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:
+            data = answer.read(limit + 1)
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError and timeouts are OSErrors
+        raise ProbeError("cannot fetch the issuer certificate from %s: %s" % (url, exc))
+    if len(data) > limit:
+        raise ProbeError("%s serves more than %d bytes, not a certificate" % (url, limit))
+    return data
 
 
 def classify_protocol_error(exc):

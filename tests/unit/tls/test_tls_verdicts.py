@@ -71,7 +71,7 @@ def test_missing_intermediate(cert_maker, tls_server):
     server = tls_server(name="noint", send_intermediate=False)
     result = _run(server, cert_maker, check_protocols=False)["tls.certificate"]
     assert result["status"] == "critical" and "missing intermediate" in _titles(result)
-    assert result["metrics"]["chain_length_count"] == 1
+    assert result["metrics"]["chain_length_count"] == 1 and result["chain_problem"] == "missing_intermediate"
 
 
 def test_untrusted_without_the_private_ca(cert_maker, tls_server):
@@ -79,6 +79,7 @@ def test_untrusted_without_the_private_ca(cert_maker, tls_server):
     server = tls_server(name="private")
     result = _run(server, cert_maker, check_protocols=False, ca_file=None)["tls.certificate"]
     assert result["status"] == "critical" and "NOT trusted" in result["summary"]
+    assert result["chain_problem"] == "untrusted_root"  # the server sends its intermediate: nothing is missing
 
 
 def test_rsa_1024_and_sha1(cert_maker, tls_server):
