@@ -173,9 +173,21 @@ options:
         first run records a baseline; check mode reads it and writes nothing.
     type: path
   window_days:
-    description: Length of the window read, ending now.
+    description: Length of the window reviewed, ending at O(window_end).
     type: float
     default: 7
+  window_end:
+    description:
+      - The end of the window, to review a past period or an archived log - ISO 8601 (C(2026-11-28T12:00:00Z);
+        a date alone is its midnight UTC, a time without zone is UTC) or epoch seconds. Default now.
+      - With it, lines after it are outside the window; without it, a line stamped a little ahead of this host's
+        clock still counts.
+    type: str
+  baseline_days:
+    description:
+      - Length of the baseline window just before the reviewed one (default O(window_days)), e.g. O(window_days=1)
+        and O(baseline_days=1) for "this day against the day before".
+    type: float
   allowlist:
     description: IP addresses and networks (CIDR) never flagged, e.g. the office and the monitoring hosts.
     type: list
@@ -331,6 +343,8 @@ def argument_spec():
         geoip_database=dict(type="list", elements="path", default=[]),
         state_path=dict(type="path"),
         window_days=dict(type="float", default=7),
+        window_end=dict(type="str"),
+        baseline_days=dict(type="float"),
         allowlist=dict(type="list", elements="str", default=[]),
         brute_force_failures=dict(type="int", default=10),
         brute_force_window_s=dict(type="float", default=600),

@@ -87,9 +87,21 @@ options:
         description: p95 critical threshold for this source (default O(latency_critical_ms)).
         type: float
   window_days:
-    description: Length of the window scanned, ending now; the window before it is the baseline.
+    description: Length of the window reviewed, ending at O(window_end).
     type: float
     default: 7
+  window_end:
+    description:
+      - The end of the window, to review a past period or an archived log - ISO 8601 (C(2026-11-28T12:00:00Z);
+        a date alone is its midnight UTC, a time without zone is UTC) or epoch seconds. Default now.
+      - With it, lines after it are outside the window; without it, a line stamped a little ahead of this host's
+        clock still counts.
+    type: str
+  baseline_days:
+    description:
+      - Length of the baseline window just before the reviewed one (default O(window_days)), e.g. O(window_days=1)
+        and O(baseline_days=1) for "this day against the day before".
+    type: float
   error_rate_warning_pct:
     description: Error rate (5xx share, or error-level share) at or above which a source is a warning.
     type: float
@@ -229,6 +241,8 @@ def argument_spec():
     return dict(
         sources=dict(type="list", elements="dict", required=True, options=source_spec()),
         window_days=dict(type="float", default=7),
+        window_end=dict(type="str"),
+        baseline_days=dict(type="float"),
         error_rate_warning_pct=dict(type="float", default=1),
         error_rate_critical_pct=dict(type="float", default=5),
         latency_warning_ms=dict(type="float", default=500),

@@ -221,7 +221,8 @@ def test_a_bad_handed_over_event_fails_without_echoing_the_events(tmp_path):
     run = run_tasks([task], tmp_path=tmp_path, verbosity=3)
     result = run.one(AUDIT)
     assert result.failed
-    assert result.res["msg"] == "collected.events[1]: must be [epoch, kind, ip, user, source], got a list of 4 items"
+    assert result.res["msg"] == ("collected.events[1]: must be [epoch, kind, ip, user, source] (optionally with method "
+                                 "and invalid_user after them), got a list of 4 items")
     assert result.res["invocation"]["module_args"]["collected"]["events"] == "2 events"
     everything = run.stdout + json.dumps(result.res)
     for secret in ("private.person@example.org", "other.person@example.org", "192.0.2.77", "192.0.2.78"):
