@@ -17,6 +17,13 @@ description:
   - Critical - untrusted chain (system store or O(ca_file)), missing intermediate, host-name mismatch, not yet
     valid, expired, self-signed, RSA under 2048 bits, SHA-1 or MD5 signature. Warning - TLS 1.0 or 1.1 accepted
     (a version this machine's OpenSSL will not offer is reported as could not test), HSTS missing or short.
+  - "A chain that does not reach the trust store is told apart (RV(checks[].chain_problem)): C(untrusted_root) - the
+    server sends a complete chain (its intermediates, perhaps its root) whose root the store does not hold, a private
+    CA; C(missing_intermediate) - the server sends its certificate without the intermediate that issued it. When the
+    server sends only its certificate, the missing issuer is fetched from the certificate's caIssuers URL (AIA, usually plain
+    HTTP from the controller, within O(timeout_s)): self-signed means a root, anything else an intermediate left out;
+    with O(ca_file) and no URL, an issuer not in O(ca_file) is a missing intermediate. With neither, the finding says
+    it cannot tell a private root from an omitted intermediate (C(untrusted_issuer))."
   - A certificate that changed since the last run is an info finding; fingerprints live in O(state_path)
     on the controller, which check mode does not write.
   - Fleet mode, one call for the whole play; endpoints are probed concurrently. An item's O(endpoints[].inventory_host)
@@ -155,6 +162,12 @@ checks:
       description: Per version accepted, rejected or could_not_test.
       type: dict
       returned: on tls.protocols
+    chain_problem:
+      description:
+        - Why the chain does not reach the trust store - untrusted_root, missing_intermediate or untrusted_issuer
+          (cannot tell); null when the chain is trusted or fails for another reason.
+      type: str
+      returned: on tls.certificate when the handshake succeeded
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib

@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from tests.support.fixtures_tls import cert_maker, tls_server  # noqa: F401 (fixtures)
 from tests.support.playbook import run_tasks
+from tests.unit.tls.test_tls_chain import IssuerServer, issued_leaf
 
 pytestmark = pytest.mark.slow
 
@@ -52,3 +54,29 @@ def test_bad_parameters_fail_with_a_clear_message(tmp_path):
     result = run_tasks([task], tmp_path=tmp_path).one(TASK)
     assert result.failed and "endpoints[0].port" in result.res["msg"]
     assert "Traceback" not in str(result.res)
+
+
+def test_untrusted_root_and_missing_intermediate_are_told_apart(cert_maker, tls_server, tmp_path):
+    """Issue 9 item 17, without ca_file: a private CA's complete chain is an untrusted root; a server
+    that sends only its certificate, whose caIssuers URL gives an intermediate, lacks that intermediate."""
+    issuers = IssuerServer()
+    try:
+        root = cert_maker.ca("Example Trust Services Root R1")
+        intermediate = cert_maker.ca("Example TLS Issuing ECC CA 2026", issuer=root)
+        issuers.files["/issuing-2026.der"] = intermediate.cert.public_bytes(serialization.Encoding.DER)
+        private = tls_server(name="mod-private")  # leaf + the private intermediate, as a private CA's server sends
+        leaf_only = tls_server(issued_leaf(intermediate, issuers.url("/issuing-2026.der")), name="mod-leaf-only",
+                               send_intermediate=False)
+        task = {"name": TASK, "upkeep_tls_check": {"check_protocols": False, "check_hsts": False, "endpoints": [
+            {"name": "intranet", "host": "127.0.0.1", "port": private.port, "server_name": "localhost"},
+            {"name": "shop", "host": "127.0.0.1", "port": leaf_only.port, "server_name": "localhost"}]}}
+        result = run_tasks([task], tmp_path=tmp_path).one(TASK)
+    finally:
+        issuers.close()
+    assert not result.failed, result.res
+    checks = {c["target"]: c for c in result.res["checks"]}
+    assert {name: (c["status"], c["chain_problem"]) for name, c in checks.items()} == {
+        "intranet": ("critical", "untrusted_root"), "shop": ("critical", "missing_intermediate")}
+    assert checks["intranet"]["summary"].startswith("Untrusted root: the chain is complete but ends in CN=upkeep test root")
+    assert checks["shop"]["summary"].startswith(
+        "Incomplete chain: missing intermediate CN=Example TLS Issuing ECC CA 2026,O=upkeep tests")
