@@ -13,7 +13,9 @@ description:
     and, while it stays open, runs C(pg_dump --snapshot) (custom format, or directory format with
     parallel O(jobs)). Connections importing the same snapshot meanwhile compute every table's row
     count and an order-independent checksum (a 64-bit hash of each row summed in the database, so no
-    table is read into memory) and a schema fingerprint. Sequence values are read from the archive.
+    table is read into memory), a schema fingerprint (tables, views, sequences, functions, enums,
+    domains with their constraints, extensions; version 2) and whether each materialized view is
+    populated. Sequence values are read from the archive.
   - Writes C(<backup_name>-<UTC time>.manifest.json) beside the dump with the file sizes and sha256,
     server version, start, end and snapshot time, and the content fingerprint. C(upkeep_restore_verify)
     proves a restore against it.

@@ -18,8 +18,10 @@ description:
     does not start with C(upkeep_scratch_), that is the source database, or that exists without
     upkeep's scratch marker. The source database is only read.
   - For an upkeep backup (with a manifest), first checks the files' sha256, then proves every table's
-    row count and checksum, the sequences and the schema fingerprint equal to the manifest; every
-    difference is a critical finding naming the table. For a foreign dump, compares row counts and
+    row count and checksum, the sequences, the schema fingerprint (domains and their constraints
+    included) and each materialized view's populated state equal to the manifest; every difference
+    is a critical finding naming the object. A manifest from an older upkeep is verified with what
+    it recorded (its fingerprint version; no materialized-view state). For a foreign dump, compares row counts and
     schema with the live O(backups[].source) and reports drift as information.
   - A restore that fails (pg_restore or psql exits with an error, a gzip stream or a plain dump cut
     short) is critical, with the tool's own root-cause message in the summary and the finding;

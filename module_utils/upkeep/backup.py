@@ -285,6 +285,7 @@ def _dump_with_content(target, settings, pg_dump, pg_restore, env, dump_path):
                 with Stopwatch() as checksum_watch:
                     backup_manifest.pin_row_text(conn)
                     schema = backup_manifest.schema_fingerprint(conn)
+                    matviews = backup_manifest.read_matviews(conn)
                     tables = backup_manifest.list_tables(conn)
                     contents = backup_manifest.table_contents(
                         lambda: connect(target, statement_timeout_ms=0, autocommit=False), [t[0] for t in tables],
@@ -329,7 +330,7 @@ def _dump_with_content(target, settings, pg_dump, pg_restore, env, dump_path):
         "encryption": encryption,
         "content": {"checksum_algorithm": backup_manifest.CHECKSUM_ALGORITHM,
                     "row_text_settings": backup_manifest.ROW_TEXT_SETTINGS,
-                    "tables": contents, "sequences": sequences, "schema": schema},
+                    "tables": contents, "sequences": sequences, "schema": schema, "matviews": matviews},
         "timings": {"dump_ms": round(dump_watch.ms, 1), "checksum_ms": round(checksum_watch.ms, 1)},
     }
     manifest_path = backup_manifest.manifest_path_for(final_path)

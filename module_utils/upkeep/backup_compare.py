@@ -14,12 +14,14 @@ from . import backup_manifest
 from .result import CRITICAL, WARNING, finding
 
 
-def fingerprint_restored(open_connection, jobs=2, methods=None):
-    """``{"tables", "sequences", "schema"}`` of a restored database (nobody else writes to it)."""
+def fingerprint_restored(open_connection, jobs=2, methods=None, schema_version=backup_manifest.SCHEMA_VERSION):
+    """``{"tables", "sequences", "schema", "matviews"}`` of a restored database (nobody else writes
+    to it); the schema fingerprint as ``schema_version`` (the manifest's) describes it."""
     conn = open_connection()
     try:
         backup_manifest.pin_row_text(conn)
-        schema = backup_manifest.schema_fingerprint(conn)
+        schema = backup_manifest.schema_fingerprint(conn, schema_version)
+        matviews = backup_manifest.read_matviews(conn)
         listed = backup_manifest.list_tables(conn)
         sequences = backup_manifest.read_sequences(conn)
         conn.rollback()
@@ -28,11 +30,12 @@ def fingerprint_restored(open_connection, jobs=2, methods=None):
     # A table keeps the method the backup used (the manifest's); others get the safe one.
     chosen = dict({name: method for name, _, method in listed}, **(methods or {}))
     contents = backup_manifest.table_contents(open_connection, [t[0] for t in listed], jobs=jobs, methods=chosen)
-    return {"tables": contents, "sequences": sequences, "schema": schema}
+    return {"tables": contents, "sequences": sequences, "schema": schema, "matviews": matviews}
 
 
 def compare_with_manifest(expected, restored):
-    """Critical findings for every table, sequence and schema object that differs."""
+    """Critical findings for every table, sequence, schema object and materialized view state that
+    differs."""
     found = []
     want, got = expected.get("tables", {}), restored["tables"]
     for table in sorted(set(want) | set(got)):
@@ -65,9 +68,30 @@ def compare_with_manifest(expected, restored):
             elif obj not in objects_want:
                 found.append(finding(CRITICAL, "schema: %s in the restored database but not in the backup" % obj, obj))
             elif objects_want[obj] != objects_got[obj]:
-                found.append(finding(CRITICAL, "schema: %s differs from the backup (columns, constraints, indexes "
-                                     "or triggers)" % obj, obj))
+                found.append(finding(CRITICAL, "schema: %s differs from the backup (%s)" % (obj, _PARTS.get(
+                    obj.split(" ", 1)[0], "its definition")), obj))
+    # Manifests made before materialized views' state was recorded have no "matviews": they verify
+    # with what they recorded.
+    if "matviews" in expected:
+        want_mv, got_mv = expected["matviews"], restored.get("matviews", {})
+        for name in sorted(set(want_mv) & set(got_mv)):
+            if want_mv[name]["populated"] != got_mv[name]["populated"]:
+                found.append(finding(CRITICAL, "materialized view %s: %s" % (name, _populated(want_mv[name], got_mv[name])),
+                                     name, "", "A view that lost its data fails every query on it (REFRESH MATERIALIZED "
+                                     "VIEW failed during the restore: see its errors); one that gained data was not "
+                                     "in that state in the backup."))
     return found
+
+
+_PARTS = {"table": "columns, constraints, indexes or triggers", "view": "columns or definition",
+          "domain": "base type, NOT NULL, default or constraints", "function": "signature, result or body",
+          "sequence": "type or bounds", "type": "labels"}
+
+
+def _populated(want, got):
+    if want["populated"]:
+        return "not populated in the restored database, populated in the backup"
+    return "populated in the restored database, not populated (WITH NO DATA) in the backup"
 
 
 def _seq(value):
@@ -87,6 +111,7 @@ def compare_foreign(restored, open_source, restore_failed=False):
     try:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         schema = backup_manifest.schema_fingerprint(conn)
+        matviews = backup_manifest.read_matviews(conn)
         counts = {name: int(conn.execute("SELECT count(*) FROM ONLY %s" % name).fetchone()[0])
                   for name, _, _ in backup_manifest.list_tables(conn)}
         conn.rollback()
@@ -113,7 +138,15 @@ def compare_foreign(restored, open_source, restore_failed=False):
         if schema["objects"].get(obj) != restored["schema"]["objects"].get(obj):
             found.append(finding("info", "%s of %s differs between the source and the backup" % (
                 "schema (possibly not restored: the restore failed)" if restore_failed else "drift: schema", obj), obj))
+    for name in sorted(set(matviews) & set(restored.get("matviews", {}))):
+        if matviews[name] != restored["matviews"][name]:
+            found.append(finding("info", "drift: materialized view %s is %s in the source, %s in the restored backup" % (
+                name, _state(matviews[name]), _state(restored["matviews"][name])), name))
     return found
+
+
+def _state(matview):
+    return "populated" if matview["populated"] else "not populated"
 
 
 _LOST = "The restore stopped or failed before this table's data: see the restore error; use another backup."

@@ -9,9 +9,9 @@ The *content fingerprint* of a database is what ``upkeep_pg_backup`` records and
   large a table grows. The row hash (``sum-hash64/2``) XORs one hash per column, each seeded with
   the column's position, from the type's own extended hash function where SQL can call it
   directly and from the value's text otherwise; see ``row_hash_sql`` for the trade-offs;
-- the schema fingerprint: a sha256 per object (table, view, sequence, function, type, extension)
-  over a normalized description from the catalogs (no OIDs, owners or grants, which a restore
-  into a scratch database legitimately changes), and one sha256 over them all;
+- the schema fingerprint (backup_schema.py): a sha256 per object (table, view, sequence,
+  function, type, domain, extension) over a normalized description from the catalogs, and one
+  sha256 over them all; whether each materialized view is populated;
 - sequences (read from the dump itself by ``backup.py``, since sequences are not transactional).
 
 Row text depends on session settings (DateStyle, TimeZone, float digits, bytea output): every
@@ -26,6 +26,8 @@ import json
 import os
 import re
 
+from .backup_schema import SCHEMA_VERSION, USER_REL as _USER_REL, read_matviews, schema_fingerprint  # noqa: F401
+
 MANIFEST_FORMAT = "upkeep.backup/1"
 MANIFEST_SUFFIX = ".manifest.json"
 VERIFY_SUFFIX = ".verify.json"
@@ -36,13 +38,6 @@ CHECKSUM_ALGORITHM = "sum-hash64/2"
 SUPPORTED_CHECKSUM_ALGORITHMS = ("sum-hash64/1", CHECKSUM_ALGORITHM)
 ROW_TEXT_SETTINGS = {"DateStyle": "ISO, MDY", "TimeZone": "UTC", "IntervalStyle": "postgres",
                      "extra_float_digits": "1", "bytea_output": "hex"}
-
-# User schemas only; objects an extension owns are the extension's (pg_dump skips their data too).
-_USER_REL = """
-  n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
-  AND n.nspname NOT LIKE 'pg\\_temp\\_%'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-                  AND d.deptype = 'e')"""
 
 TABLES_SQL = """
 SELECT format('%I.%I', n.nspname, c.relname) AS qualified, pg_relation_size(c.oid) AS size_bytes
@@ -57,58 +52,6 @@ FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
 WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum"""
-
-# One (object, line) per fact; lines of an object are sorted before hashing, so catalog order
-# does not matter, but column position does (it is part of each row's text).
-SCHEMA_SQL = """
-SELECT CASE WHEN c.relkind IN ('v', 'm') THEN 'view ' ELSE 'table ' END || format('%I.%I', n.nspname, c.relname),
-       'column ' || lpad(row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum)::text, 4, '0') || ' '
-       || quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod)
-       || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
-       || coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), '')
-FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND """ + _USER_REL + """
-UNION ALL
-SELECT 'table ' || format('%I.%I', n.nspname, c.relname), 'constraint ' || quote_ident(co.conname) || ' '
-       || pg_get_constraintdef(co.oid)
-FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE """ + _USER_REL + """
-UNION ALL
-SELECT 'table ' || format('%I.%I', n.nspname, c.relname), 'index ' || pg_get_indexdef(i.indexrelid)
-FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE """ + _USER_REL + """
-UNION ALL
-SELECT 'table ' || format('%I.%I', n.nspname, c.relname), 'trigger ' || pg_get_triggerdef(t.oid)
-FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE NOT t.tgisinternal AND """ + _USER_REL + """
-UNION ALL
-SELECT 'view ' || format('%I.%I', n.nspname, c.relname), 'definition ' || pg_get_viewdef(c.oid)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('v', 'm') AND """ + _USER_REL + """
-UNION ALL
-SELECT 'sequence ' || format('%I.%I', n.nspname, c.relname),
-       format('sequence %s start %s increment %s min %s max %s cache %s cycle %s', format_type(s.seqtypid, NULL),
-              s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle)
-FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE """ + _USER_REL + """
-UNION ALL
-SELECT 'function ' || format('%I.%I', n.nspname, p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-       'returns ' || coalesce(pg_get_function_result(p.oid), '') || ' language ' || l.lanname || ' body md5 '
-       || md5(coalesce(p.prosrc, ''))
-FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
-UNION ALL
-SELECT 'type ' || format('%I.%I', n.nspname, t.typname), 'enum ' || string_agg(quote_literal(e.enumlabel), ','
-       ORDER BY e.enumsortorder)
-FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN pg_enum e ON e.enumtypid = t.oid
-GROUP BY n.nspname, t.typname
-UNION ALL
-SELECT 'extension ' || quote_ident(x.extname), 'extension ' || x.extname
-FROM pg_extension x WHERE x.extname <> 'plpgsql'
-"""
-
 
 # Per-column hash of a value by (base) type: the type's own extended hash function, called
 # directly (it hashes the value; stable across versions since hash partitioning depends on it; no
@@ -198,17 +141,6 @@ def list_tables(conn):
     """``[(qualified_name, size_bytes, method)]`` of the user tables, biggest first; ``method`` is
     the checksum method a new fingerprint uses (``columns``)."""
     return [(row[0], int(row[1]), "columns") for row in conn.execute(TABLES_SQL).fetchall()]
-
-
-def schema_fingerprint(conn):
-    """``{"fingerprint": sha256, "objects": {object: sha256}}`` of the database's schema."""
-    lines = {}
-    for obj, line in conn.execute(SCHEMA_SQL).fetchall():
-        lines.setdefault(obj, []).append(line)
-    objects = {obj: hashlib.sha256("\n".join(sorted(items)).encode("utf-8")).hexdigest()
-               for obj, items in lines.items()}
-    overall = hashlib.sha256("\n".join("%s %s" % item for item in sorted(objects.items())).encode("utf-8")).hexdigest()
-    return {"fingerprint": overall, "objects": objects}
 
 
 def _checksum_one(conn, table, method=None):

@@ -21,7 +21,7 @@ import secrets
 import shutil
 import tempfile
 
-from . import backup_crypto, backup_manifest, backup_sql
+from . import backup_crypto, backup_manifest, backup_schema, backup_sql
 from .backup import detect_format, find_tool, iso, restore_error_cause, run_tool, utc_now
 from .pg import PgConnectError, connect, libpq_env, psycopg, redact, secrets_of, target_label
 from .backup_scratch import (DEFAULT_STALE_AFTER_S, SCRATCH_PREFIX, RestoreRefused, check_target,  # noqa: F401
@@ -173,6 +173,11 @@ def _restore_and_verify(backup, server, source=None, jobs=2, keep=False, target_
             label, algorithm, ", ".join(backup_manifest.SUPPORTED_CHECKSUM_ALGORITHMS)), [finding(
                 WARNING, "Backup made by a newer upkeep; content not verified", resolved["dump_path"], "",
                 "Verify it with the upkeep version that made it, or upgrade upkeep here.")])
+    if manifest and _schema_version(manifest) not in backup_schema.SUPPORTED_SCHEMA_VERSIONS:
+        return result(UNKNOWN, "cannot verify %s: its schema fingerprint version %s is unknown to this upkeep" % (
+            label, _schema_version(manifest)), [finding(
+                WARNING, "Backup made by a newer upkeep; content not verified", resolved["dump_path"], "",
+                "Verify it with the upkeep version that made it, or upgrade upkeep here.")])
     fmt = resolved["format"]
     key = None
     if fmt == "encrypted" or (manifest and manifest.get("encryption")):
@@ -246,6 +251,14 @@ def _restore_and_verify(backup, server, source=None, jobs=2, keep=False, target_
                     admin.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % ident(scratch))
 
 
+def _schema_version(manifest):
+    """The schema fingerprint version a manifest was made with (1 before versions were recorded);
+    a foreign dump is compared with the live source at the current one."""
+    if not manifest:
+        return backup_schema.SCHEMA_VERSION
+    return manifest.get("content", {}).get("schema", {}).get("version", 1)
+
+
 def _literal(text):
     return "'%s'" % text.replace("'", "''")
 
@@ -303,7 +316,7 @@ def _restore_into(outcome, result, resolved, server, scratch, source, key, resto
             expected = resolved["manifest"]["content"] if resolved["manifest"] else {}
             methods = {name: t.get("method", "record") for name, t in expected.get("tables", {}).items()}
             restored = fingerprint_restored(lambda: connect(target, statement_timeout_ms=0, autocommit=False), jobs,
-                                            methods)
+                                            methods, _schema_version(resolved["manifest"]))
             if resolved["manifest"]:
                 findings += compare_with_manifest(resolved["manifest"]["content"], restored)
             elif source:

@@ -160,3 +160,31 @@ def test_foreign_dump_drift_is_information(source_db, restore_server, tmp_path):
     assert check["backup_kind"] == "foreign"
     assert "drift: public.categories has 6 rows in the source, 5 in the backup (+1 since the dump)" in [
         f["title"] for f in check["findings"]]
+
+
+def test_a_refreshed_view_and_a_domain_check_added_in_the_restore_are_named(source_db, restore_server, pg_cluster,
+                                                                            tmp_path):
+    with pg_cluster.connect(source_db["database"]) as conn:
+        conn.execute("SET ROLE upkeep_app")
+        conn.execute("CREATE DOMAIN email AS text CHECK (VALUE LIKE '%@%')")
+        conn.execute("CREATE TABLE subscribers (id int PRIMARY KEY, address email)")
+        conn.execute("CREATE MATERIALIZED VIEW lead_backlog AS SELECT count(*) AS n FROM public.leads WITH NO DATA")
+    details = _backup(source_db, tmp_path)
+    outcome = restore.restore_and_verify(details["manifest_path"], restore_server, keep=True, record=False)
+    assert outcome["check"]["status"] == "ok", outcome["check"]
+    scratch = outcome["scratch_database"]
+    try:
+        with pg_cluster.connect(scratch) as conn:
+            conn.execute("REFRESH MATERIALIZED VIEW lead_backlog")
+            conn.execute("ALTER DOMAIN email ADD CONSTRAINT email_short CHECK (length(VALUE) < 255) NOT VALID")
+        target = dict(restore_server, database=scratch)
+        restored = backup_compare.fingerprint_restored(lambda: connect(target, statement_timeout_ms=0, autocommit=False))
+        manifest = backup_manifest.read_manifest(details["manifest_path"])
+        titles = [f["title"] for f in backup_compare.compare_with_manifest(manifest["content"], restored)]
+    finally:
+        with pg_cluster.connect() as conn:
+            conn.execute('DROP DATABASE "%s" WITH (FORCE)' % scratch)
+    assert sorted(titles) == [
+        "materialized view public.lead_backlog: populated in the restored database, not populated (WITH NO DATA) in "
+        "the backup",
+        "schema: domain public.email differs from the backup (base type, NOT NULL, default or constraints)"], titles
