@@ -3,9 +3,13 @@ with a Python that has only the standard library as the host's interpreter."""
 
 from __future__ import annotations
 
+import calendar
+import gzip
 import json
 import os
+import random
 import sys
+import time
 
 import pytest
 
@@ -92,3 +96,137 @@ def test_role_scans_each_host_with_its_sources(host_logs, tmp_path):
     assert not result.failed, run.stdout[-3000:]
     assert {c["id"] for c in result.res["checks"]} == {"log.errors", "log.latency", "log.signatures"}
     assert (tmp_path / "state.json").exists() and run.rc == 0
+
+
+# -- material shaped like real logs, made here ----------------------------------------------------
+
+DAY = 86400
+# A fixed past moment: an archived month a person reviews long after it was written.
+ARCHIVE_END = calendar.timegm((2025, 3, 14, 23, 0, 0))
+PATHS = ["/", "/products", "/products/812", "/api/leads", "/api/availability", "/about"]
+
+
+def _clf_line(ts, status=200, path="/products", client="198.51.100.7", size=5120, rt=0.042):
+    stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(ts))
+    return '%s - - [%s] "GET %s HTTP/1.1" %d %d "-" "Mozilla/5.0 (X11; Linux x86_64)" %.3f' % (
+        client, stamp, path, status, size, rt)
+
+
+def _access_day(rng, day_end, count, error_every=0):
+    """``count`` requests over the day ending at ``day_end``, in time order, every ``error_every``th a 502."""
+    lines = []
+    for index in range(count):
+        ts = day_end - DAY + 1 + index * (DAY - 2) // count
+        status = 502 if error_every and index % error_every == 0 else rng.choice((200, 200, 200, 304, 404))
+        lines.append(_clf_line(ts, status, rng.choice(PATHS), "203.0.113.%d" % rng.randint(1, 40),
+                               rng.randint(200, 90000), rng.lognormvariate(-3, 0.6)))
+    return lines
+
+
+def _write(path, lines, mtime=None, crlf=False, compress=False):
+    text = ("\r\n" if crlf else "\n").join(lines) + ("\r\n" if crlf else "\n")
+    data = gzip.compress(text.encode()) if compress else text.encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def _scan(tmp_path, args, name=SCAN, check=False):
+    run = run_tasks([{"name": name, "upkeep_log_scan": args}], check=check, tmp_path=tmp_path)
+    result = run.one(name)
+    assert not result.failed, run.stdout[-3000:]
+    return {(c["id"], c["target"]): c for c in result.res["checks"]}, result.res
+
+
+def test_an_archived_log_is_unknown_for_now_and_reviewed_at_its_own_window_end(tmp_path):
+    """Item 1: all lines older than the window is unknown with what the file holds; window_end and
+    baseline_days ask for "the last day of the archive against the day before"."""
+    rng = random.Random(1)
+    before, last = _access_day(rng, ARCHIVE_END - DAY, 400), _access_day(rng, ARCHIVE_END, 500, error_every=10)
+    log = _write(tmp_path / "logs" / "access.log.1", before + last, mtime=ARCHIVE_END + 60, crlf=True)
+    source = {"name": "web", "format": "combined", "paths": [str(tmp_path / "logs" / "access.log*")]}
+    checks, _ = _scan(tmp_path / "now", {"sources": [source]})
+    errors = checks[("log.errors", "web")]
+    assert errors["status"] == "unknown" and "no entries in the window" in errors["summary"]
+    assert "2025-03-14T22:5" in errors["summary"]  # the newest line, as read from the end of the file
+    assert checks[("log.signatures", "error signatures")]["status"] == "unknown"
+
+    checks, res = _scan(tmp_path / "then", {"sources": [source], "window_end": "2025-03-14T23:00:00Z",
+                                             "window_days": 1, "baseline_days": 1})
+    errors = checks[("log.errors", "web")]
+    # Counted independently: every 10th request of the last day is a 502.
+    assert errors["metrics"]["requests"] == 500 and errors["metrics"]["errors"] == 50
+    assert errors["metrics"]["baseline_entries"] == 400 and errors["status"] == "critical"
+    assert res["window"]["end"] == ARCHIVE_END and res["window"]["baseline_days"] == 1
+    assert log.stat().st_mtime == ARCHIVE_END + 60
+
+
+def test_files_are_chosen_by_their_newest_line_not_their_mtime(tmp_path):
+    """Item 2: a current log copied with an old mtime is read; a rotated archive whose newest line
+    is older than the baseline is skipped, and the reason says which line; gzip too."""
+    now = time.time()
+    rng = random.Random(2)
+    logs = tmp_path / "logs"
+    _write(logs / "access.log", _access_day(rng, now - 60, 300, error_every=50), mtime=now - 400 * DAY)
+    _write(logs / "access.log.1", _access_day(rng, now - 20 * DAY, 200), mtime=now, compress=False)
+    _write(logs / "access.log.2.gz", _access_day(rng, now - 30 * DAY, 200), mtime=now, compress=True)
+    source = {"name": "web", "format": "combined", "paths": [str(logs / "access.log*")]}
+    checks, _ = _scan(tmp_path / "run", {"sources": [source]})
+    errors = checks[("log.errors", "web")]
+    assert errors["metrics"]["requests"] == 300 and errors["metrics"]["files_read"] == 1
+    skipped = {item["path"].rsplit("/", 1)[-1]: item for item in errors["files"] if "skipped" in item}
+    assert sorted(skipped) == ["access.log.1", "access.log.2.gz"]
+    newest = skipped["access.log.1"]["newest_line_epoch"]
+    assert 0 <= (now - 20 * DAY) - newest < 900 and "older than the baseline window" in skipped["access.log.1"]["skipped"]
+
+
+def _syslog_line(ts, host, program, message):
+    # rsyslog's traditional format: local time, no year.
+    return "%s %s %s: %s" % (time.strftime("%b %e %H:%M:%S", time.localtime(ts)), host, program, message)
+
+
+def test_year_less_syslog_of_an_archived_december_gets_its_own_years(tmp_path):
+    """Item 3: a December-into-January syslog archive, written in 2025: its December lines are
+    2024's, its January lines 2025's, and the evidence says the years were inferred."""
+    start = time.mktime((2024, 12, 30, 8, 0, 0, 0, 0, -1))
+    lines = []
+    for index in range(48):
+        ts = start + index * 3600
+        lines.append(_syslog_line(ts, "app-1", "node[812]", "Error: connect ECONNREFUSED 10.0.0.5:6379"
+                                  if index % 6 == 0 else "GET /api/health 200"))
+    last = start + 47 * 3600
+    _write(tmp_path / "logs" / "syslog.1", lines, mtime=last + 120)
+    source = {"name": "app", "format": "syslog", "paths": [str(tmp_path / "logs" / "syslog*")]}
+    checks, res = _scan(tmp_path / "run", {"sources": [source], "window_end": int(last + 60), "window_days": 3})
+    errors = checks[("log.errors", "app")]
+    assert errors["metrics"]["entries"] == 48 and errors["metrics"]["errors"] == 8
+    assert "2024, 2025" in errors["files"][0]["year_inferred"]
+    assert "modification time" in errors["files"][0]["year_inferred"]
+
+
+def test_a_first_run_records_a_baseline_and_the_next_finds_what_is_new(tmp_path):
+    """Item 8: nothing is "new" against a baseline window without lines; with the state of the
+    first run, a signature that appears later is."""
+    now = time.time()
+    state = tmp_path / "state.json"
+    app = tmp_path / "logs" / "app.log"
+    lines = [json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3 * 3600 + i * 60)),
+                         "level": 50 if i % 5 == 0 else 30, "msg": "Payment webhook failed for order %d" % (9000 + i)
+                         if i % 5 == 0 else "request completed"}) for i in range(60)]
+    _write(app, lines)
+    source = {"name": "app", "format": "json", "paths": [str(app)]}
+    checks, _ = _scan(tmp_path / "first", {"sources": [source], "state_path": str(state)})
+    signatures = checks[("log.signatures", "error signatures")]
+    assert signatures["status"] == "ok" and signatures["metrics"]["signatures_new"] == 0
+    assert signatures["metrics"]["signatures_baseline"] == 1 and "baseline recorded for app" in signatures["summary"]
+    assert signatures["top_signatures"][0]["trend"] == "baseline"
+
+    lines.append(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 30)), "level": 50,
+                             "msg": "TypeError: Cannot read properties of undefined (reading 'price')"}))
+    _write(app, lines)
+    checks, _ = _scan(tmp_path / "second", {"sources": [source], "state_path": str(state)})
+    signatures = checks[("log.signatures", "error signatures")]
+    trends = {s["template"][:9]: s["trend"] for s in signatures["top_signatures"]}
+    assert trends == {"Payment w": "known", "TypeError": "new"} and signatures["status"] == "warning"
