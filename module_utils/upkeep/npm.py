@@ -142,7 +142,22 @@ def _lockfile(project_dir):
     return None
 
 
-def audit_project(settings, npm_path, allowlist, timeout_s=120):
+def _advisories(directory, cache):
+    """load_advisories once per directory and module call: a full npm export is tens of thousands of
+    files, and a host's projects usually share one directory. Errors are remembered too."""
+    if cache is None:
+        return load_advisories(directory)
+    if directory not in cache:
+        try:
+            cache[directory] = load_advisories(directory)
+        except OsvError as exc:
+            cache[directory] = exc
+    if isinstance(cache[directory], OsvError):
+        raise cache[directory]
+    return cache[directory]
+
+
+def audit_project(settings, npm_path, allowlist, timeout_s=120, advisory_cache=None):
     """The ``npm.audit`` check of one project (settings merged with defaults, see audit_projects)."""
     target = settings["name"] or settings["path"]
     host = settings.get("inventory_host")
@@ -186,7 +201,7 @@ def audit_project(settings, npm_path, allowlist, timeout_s=120):
                 source = "osv"
         if source == "osv":
             try:
-                advisories = load_advisories(settings["osv_dir"])
+                advisories = _advisories(settings["osv_dir"], advisory_cache)
             except OsvError as exc:
                 return unknown_check(CHECK_ID, target, "offline audit failed: %s" % exc, host=host, duration_ms=watch.ms,
                                      remediation="Repair or re-sync the OSV advisory directory.")
@@ -226,4 +241,5 @@ def audit_projects(params, npm_path, today=None):
         if settings["mode"] == "osv" and not settings["osv_dir"]:
             raise ParameterError("%s.osv_dir: required with mode osv" % where)
         prepared.append(settings)
-    return [audit_project(settings, npm_path, allowlist, timeout_s) for settings in prepared]
+    cache = {}
+    return [audit_project(settings, npm_path, allowlist, timeout_s, cache) for settings in prepared]

@@ -3,9 +3,9 @@
 
 For air-gapped hosts and registries that refuse npm's bulk advisory endpoint. Installed packages
 come from npm_lockfile.py; OSV records (https://ossf.github.io/osv-schema/) of the ``npm``
-ecosystem are matched by their ``SEMVER`` ranges with ``introduced`` / ``fixed`` /
-``last_affected`` events, evaluated with semver precedence (so 1.0.0-rc.1 is inside ``fixed:
-1.0.0``), and by explicit ``versions`` lists.
+ecosystem are matched by their ``SEMVER`` ranges (and ``ECOSYSTEM`` ranges, whose order for npm
+is semver's) with ``introduced`` / ``fixed`` / ``last_affected`` events, evaluated with semver
+precedence (so 1.0.0-rc.1 is inside ``fixed: 1.0.0``), and by explicit ``versions`` lists.
 
 Every record is checked for shape when it is loaded: a record whose fields have the wrong types
 is an OsvError naming the file and the field, so the project's check is ``unknown`` rather than
@@ -199,8 +199,8 @@ def match_version(version, affected, problems=None):
     if str(version) in (affected.get("versions") or []):
         return True, "=" + str(version), None
     for item in affected.get("ranges") or []:
-        if item.get("type") != "SEMVER":
-            continue  # GIT and ECOSYSTEM ranges cannot be evaluated against an npm version
+        if item.get("type") not in ("SEMVER", "ECOSYSTEM"):
+            continue  # GIT ranges name commits, which an installed npm version cannot be placed against
         events = item.get("events") or []
         bad = _bad_bounds(events)
         if bad:
@@ -237,8 +237,11 @@ def audit_installed(installed, advisories, omit_dev=False):
         for record, affected in advisories[name]:
             found = []
             hit, range_text, fixed = match_version(version, affected, found)
-            problems.extend({"id": record["id"], "package": name, "version": str(version), "problem": text,
-                             "node": path} for text in found)
+            for text in found:
+                problem = {"id": record["id"], "package": name, "version": str(version), "problem": text, "node": path}
+                if not any(item["id"] == problem["id"] and item["version"] == problem["version"] and
+                           item["problem"] == text and item["package"] == name for item in problems):
+                    problems.append(problem)  # once per version, not once per folder it is installed in
             if not hit:
                 continue
             entry = vulnerable.setdefault(name, {

@@ -63,3 +63,15 @@ def test_match_version_gives_the_lowest_fix_above_and_explicit_versions():
     assert not match_version(parse("1.5.0"), affected)[0]
     git_only = {"ranges": [{"type": "GIT", "events": [{"introduced": "0"}]}]}
     assert not match_version(parse("1.0.0"), git_only)[0]
+
+
+def test_ecosystem_ranges_use_semver_order_and_bad_bounds_are_reported():
+    """OSV defines npm's ECOSYSTEM order as semver's; a bound that is not semver is returned as a problem."""
+    ecosystem = {"ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.2.0"}]}]}
+    assert match_version(parse("1.1.9"), ecosystem)[0] and not match_version(parse("1.2.0"), ecosystem)[0]
+    problems = []
+    loose = {"ranges": [{"type": "SEMVER", "events": [{"introduced": "1.0"}, {"fixed": "1.2.0"}]},
+                        {"type": "SEMVER", "events": [{"introduced": "2.0.0"}, {"last_affected": "2.1.x"}]}]}
+    assert match_version(parse("1.1.0"), loose, problems) == (False, "", None)
+    assert problems == ["range >=1.0 <1.2.0: introduced '1.0' not a semantic version",
+                        "range >=2.0.0 <=2.1.x: last_affected '2.1.x' not a semantic version"]
