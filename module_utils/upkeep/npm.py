@@ -171,7 +171,7 @@ def audit_project(settings, npm_path, allowlist, timeout_s=120, advisory_cache=N
                                  remediation="Commit the lockfile (npm install --package-lock-only creates one).")
         manifest = os.path.join(settings["path"], "package.json")
         try:
-            # Read in every mode: npm audit, too, calls an empty or broken lockfile clean.
+            # Read in every mode: npm audit, too, reports a lockfile that lists nothing as 0 vulnerabilities.
             installed, declared = read_project(lockfile, manifest if os.path.isfile(manifest) else None)
         except ProjectFileError as exc:
             return unknown_check(CHECK_ID, target, str(exc), host=host, duration_ms=watch.ms,

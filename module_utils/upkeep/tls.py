@@ -13,8 +13,8 @@ warns at 30 and 7 days; a 398-day one at 30 and 7 days.
 
 Also critical: an untrusted chain - told apart (tls_chain.py) into an untrusted root (the
 server sends a complete chain whose root the trust store lacks: a private CA) and a missing
-intermediate (the server leaves out the certificate that issued its own) - a host-name mismatch, not yet valid, expired,
-self-signed, an RSA key under 2048 bits (or DSA, or an EC key under 256 bits), a SHA-1 or MD5
+intermediate (the server leaves out the certificate that issued its own) - a host-name
+mismatch, not yet valid, expired, self-signed, an RSA key under 2048 bits (or DSA, or an EC key under 256 bits), a SHA-1 or MD5
 signature. TLS 1.0/1.1 accepted is a warning (a version our own OpenSSL refuses to offer is
 "could not test", never "not accepted"). HSTS missing or under 180 days is a warning. A
 certificate that changed since the last run (fingerprints kept in ``state_path``) is an info
