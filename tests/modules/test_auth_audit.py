@@ -4,7 +4,9 @@ Python that has only the standard library as the host's interpreter."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import pathlib
 import sys
 import time
@@ -227,3 +229,141 @@ def test_a_bad_handed_over_event_fails_without_echoing_the_events(tmp_path):
     everything = run.stdout + json.dumps(result.res)
     for secret in ("private.person@example.org", "other.person@example.org", "192.0.2.77", "192.0.2.78"):
         assert secret not in everything
+
+
+# -- material shaped like real auth logs, made here ------------------------------------------------
+
+DAY = 86400
+
+
+def _sshd(ts, message, pid=4100):
+    # OpenSSH through rsyslog: local time without a year, as /var/log/auth.log and /var/log/secure hold it.
+    return "%s bastion-1 sshd[%d]: %s" % (time.strftime("%b %e %H:%M:%S", time.localtime(ts)), pid, message)
+
+
+def _write(path, lines, mtime=None, compress=False):
+    text = "\n".join(lines) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(text.encode()) if compress else text.encode())
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def _attack(start, ip="203.0.113.45", count=14):
+    """A password guesser (new connection each try, pam and invalid users mixed in) then a login."""
+    lines = []
+    for index in range(count):
+        ts = start + index * 7
+        user = ("root", "admin", "oracle", "ubuntu")[index % 4]
+        invalid = user in ("admin", "oracle")
+        if invalid:
+            lines.append(_sshd(ts, "Invalid user %s from %s port %d" % (user, ip, 50000 + index), 5000 + index))
+        lines.append(_sshd(ts + 1, "Failed password for %s%s from %s port %d ssh2"
+                           % ("invalid user " if invalid else "", user, ip, 50000 + index), 5000 + index))
+        lines.append(_sshd(ts + 2, "Connection closed by %s port %d [preauth]" % (ip, 50000 + index), 5000 + index))
+    lines.append(_sshd(start + count * 7 + 30, "Accepted password for root from %s port 51999 ssh2" % ip, 5999))
+    return lines
+
+
+def _audit(tmp_path, args, check=False):
+    run = run_tasks([{"name": AUDIT, "upkeep_auth_audit": args}], check=check, tmp_path=tmp_path)
+    result = run.one(AUDIT)
+    assert not result.failed, run.stdout[-3000:]
+    return {c["id"]: c for c in result.res["checks"]}, result.res
+
+
+def test_an_old_auth_log_is_unknown_now_and_audited_at_its_window_end(tmp_path):
+    """Item 1: all lines 40 days old: not "0 failed logins", but unknown with what the file holds;
+    window_end and baseline_days audit the day of the attack against the day before."""
+    attack_at = time.time() - 40 * DAY
+    day_before = [_sshd(attack_at - DAY + i * 3600, "Failed password for deploy from 192.0.2.50 port 2222 ssh2")
+                  for i in range(3)]
+    log = _write(tmp_path / "logs" / "auth.log.1", day_before + _attack(attack_at), mtime=attack_at + 3600)
+    source = {"name": "sshd", "format": "syslog", "paths": [str(log)]}
+    checks, _ = _audit(tmp_path / "now", {"sources": [source]})
+    for check_id in ("auth.failed_logins", "auth.brute_force", "auth.compromise"):
+        assert checks[check_id]["status"] == "unknown", checks[check_id]
+        assert "none of its lines is in the window" in checks[check_id]["summary"]
+    assert time.strftime("%Y-%m-%dT%H:", time.gmtime(attack_at + 14 * 7 + 30)) in checks["auth.failed_logins"]["summary"]
+
+    end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(attack_at + 3000))
+    checks, res = _audit(tmp_path / "then", {"sources": [source], "window_end": end, "window_days": 0.5,
+                                             "baseline_days": 1})
+    assert checks["auth.brute_force"]["status"] == "warning" and checks["auth.compromise"]["status"] == "critical"
+    metrics = checks["auth.failed_logins"]["metrics"]
+    assert metrics["failed_logins"] == 14 and metrics["baseline_failed_logins"] == 3  # the day before
+    assert res["window"]["days"] == 0.5 and res["window"]["baseline_days"] == 1
+
+
+def test_both_modules_choose_files_by_content_with_true_reasons(tmp_path):
+    """Item 2: an app auth log with fresh lines but an mtime of last year is read by both modules;
+    an archive whose newest line is older than the baseline is skipped by both, for that reason."""
+    now = time.time()
+    app = tmp_path / "logs" / "app-auth.log"
+    _write(app, [json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now - 3600 + i * 5)),
+                             "level": 40, "event": "auth.login_failed", "ip": "198.51.100.23",
+                             "user": "user%d@example.com" % i}) for i in range(12)], mtime=now - 400 * DAY)
+    archive = _write(tmp_path / "logs" / "app-auth.log.3.gz", [json.dumps(
+        {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 30 * DAY)), "level": 30, "event": "login",
+         "ip": "192.0.2.5", "user": "a@example.com"})], compress=True)
+    paths = [str(tmp_path / "logs" / "app-auth.log*")]
+    tasks = [{"name": AUDIT, "upkeep_auth_audit": {"sources": [{"name": "app", "format": "json", "paths": paths}]}},
+             {"name": "Scan", "upkeep_log_scan": {"sources": [{"name": "app", "format": "json", "paths": paths}]}}]
+    run = run_tasks(tasks, tmp_path=tmp_path / "run")
+    audit = {c["id"]: c for c in run.one(AUDIT).res["checks"]}
+    scan = {c["id"]: c for c in run.one("Scan").res["checks"]}
+    assert audit["auth.failed_logins"]["metrics"]["failed_logins"] == 12
+    assert audit["auth.brute_force"]["status"] == "warning"  # 12 users from one address: credential stuffing
+    assert scan["log.errors"]["metrics"]["entries"] == 12
+    skipped_by_audit = [f for f in audit["auth.failed_logins"]["files"] if "skipped" in f]
+    skipped_by_scan = [f for f in scan["log.errors"]["files"] if "skipped" in f]
+    same = [(f["path"], f["newest_line_at"], f["skipped"].split(",")[0]) for f in skipped_by_audit]
+    assert same == [(f["path"], f["newest_line_at"], f["skipped"].split(",")[0]) for f in skipped_by_scan]
+    assert [f["path"] for f in skipped_by_scan] == [str(archive)] and "older than the baseline" in same[0][2]
+    assert skipped_by_scan[0]["newest_line_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 30 * DAY))
+
+
+def test_an_archived_december_auth_log_keeps_its_years(tmp_path):
+    """Item 3: Dec 31 into Jan 1 of an archive written in January 2025: the attack on New Year's Eve
+    is 2024's, found with the window ending on Jan 1 2025, and the evidence says the year was inferred."""
+    attack_at = time.mktime((2024, 12, 31, 23, 58, 0, 0, 0, -1))
+    lines = _attack(attack_at) + [_sshd(attack_at + 7200, "Accepted publickey for deploy from 192.0.2.10 port "
+                                                          "40000 ssh2: ED25519 SHA256:Hx3kq")]
+    log = _write(tmp_path / "logs" / "auth.log.4.gz", lines, mtime=attack_at + 7300, compress=True)
+    source = {"name": "sshd", "format": "syslog", "paths": [str(log)]}
+    checks, _ = _audit(tmp_path / "run", {"sources": [source], "window_end": "2025-01-01T12:00:00Z", "window_days": 1})
+    assert checks["auth.compromise"]["status"] == "critical"
+    finding = checks["auth.compromise"]["findings"][0]["detail"]
+    assert time.strftime("%Y-%m-%d", time.gmtime(attack_at + 14 * 7 + 30)) in finding
+    years = checks["auth.failed_logins"]["files"][0]["year_inferred"]
+    assert years.startswith("2024") and "modification time" in years
+
+
+def test_sshd_failures_by_method_probes_apart_and_accepted_logins_listed(tmp_path):
+    """Item 5: "Failed none" is a client asking which methods exist, not a wrong password: 30 of
+    them from a scanner are no brute force; failures are counted per method and for invalid vs
+    existing users, and each accepted login shows user, source and method."""
+    now = time.time() - 7200
+    lines = [_sshd(now + i, "Failed none for invalid user %s from 198.51.100.99 port %d ssh2"
+                   % (("admin", "test", "pi")[i % 3], 40000 + i)) for i in range(30)]
+    lines += [_sshd(now + 100, "Failed none for root from 198.51.100.98 port 1 ssh2")]
+    lines += [_sshd(now + 200 + i, "Failed publickey for git from 192.0.2.77 port %d ssh2: RSA SHA256:abc" % i)
+              for i in range(2)]
+    lines += [_sshd(now + 300, "Failed keyboard-interactive/pam for invalid user oracle from 203.0.113.9 port 5 ssh2")]
+    lines += _attack(now + 600)
+    lines += [_sshd(now + 900, "Accepted publickey for deploy from 192.0.2.10 port 40001 ssh2: ED25519 SHA256:Hx"),
+              _sshd(now + 960, "Accepted publickey for deploy from 192.0.2.10 port 40002 ssh2: ED25519 SHA256:Hx"),
+              _sshd(now + 990, "Accepted keyboard-interactive/pam for admin from 192.0.2.11 port 40003 ssh2")]
+    log = _write(tmp_path / "logs" / "secure", lines)
+    checks, res = _audit(tmp_path / "run", {"sources": [{"name": "sshd", "format": "syslog", "paths": [str(log)]}]})
+    failed = checks["auth.failed_logins"]
+    metrics = failed["metrics"]
+    assert metrics["method_probes"] == 31 and metrics["failed_password"] == 14
+    assert metrics["failed_publickey"] == 2 and metrics["failed_keyboard_interactive_pam"] == 1
+    assert metrics["failed_logins"] == 17
+    assert metrics["failed_invalid_users"] == 8 and metrics["failed_existing_users"] == 9  # 7 + 1 of the attack, 2 git
+    assert [s["ip"] for s in res["suspicious_ips"]] == ["203.0.113.45"]  # the probing scanner is not a brute force
+    patterns = {(p["user"], p["ip"], p["method"]): p["logins"] for p in failed["access_patterns"]}
+    assert patterns == {("deploy", "192.0.2.10", "publickey"): 2, ("admin", "192.0.2.11", "keyboard-interactive/pam"): 1,
+                        ("root", "203.0.113.45", "password"): 1}
