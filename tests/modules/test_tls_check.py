@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.support.fixtures_tls import cert_maker, tls_server  # noqa: F401 (fixtures)
 from tests.support.playbook import run_tasks
-from tests.unit.tls.test_tls_chain import IssuerServer, issued_leaf
+from tests.support.fixtures_tls_chain import IssuerServer, issued_leaf
 
 pytestmark = pytest.mark.slow
 
