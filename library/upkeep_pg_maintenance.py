@@ -12,6 +12,11 @@ description:
   - For each database, reads pg_stat_user_tables in one query and picks the tables over the thresholds - dead-tuple
     ratio, rows modified since the last analyze, and the age of the last (manual or auto) vacuum and analyze.
     Tables that need a vacuum get VACUUM (ANALYZE), tables that only need fresh statistics get C(ANALYZE).
+  - Partitioned tables get C(ANALYZE) of the parent (C(ANALYZE ONLY) on PostgreSQL 17+) when never analyzed as a
+    whole, when their partitions' rows modified since the last analyze pass the thresholds, or when the parent's
+    last analyze is older than O(analyze_max_age_days) and the partitions changed since - autovacuum analyzes the
+    partitions but never the parent, so the planner's statistics for the table as a whole go stale otherwise.
+    Such actions carry C(partitioned=true) and the number of C(partitions).
   - Every statement runs under O(lock_timeout_ms) and O(statement_timeout_ms), so maintenance never queues behind
     traffic or holds it up for long; a lock timeout on one table is a finding and the other tables go on.
   - Never C(VACUUM FULL) unless a table is named in O(databases[].vacuum_full_tables).

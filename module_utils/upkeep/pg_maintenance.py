@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 """``upkeep_pg_maintenance``: ANALYZE and VACUUM (ANALYZE) only where the statistics say so.
 
-Per database, one query reads pg_stat_user_tables; ``plan()`` (pure, testable without a server)
-picks the tables over the thresholds and the statement each needs; ``maintain_one()`` runs them
+Per database, one query reads pg_stat_user_tables and one the partitioned tables with their
+leaves (autovacuum never analyzes a partitioned parent; see PARTITIONED_SQL); ``plan()`` (pure,
+testable without a server) picks the tables over the thresholds and the statement each needs; ``maintain_one()`` runs them
 one by one under a lock_timeout and a statement_timeout, so a table busy with traffic costs at
 most lock_timeout of waiting: its lock timeout becomes a finding and the rest goes on.
 
@@ -45,7 +46,31 @@ STATS_SQL = """
 SELECT s.relid, s.schemaname, s.relname, s.n_live_tup, s.n_dead_tup, s.n_mod_since_analyze,
        extract(epoch FROM now() - greatest(s.last_vacuum, s.last_autovacuum))::float8 / 86400 AS vacuum_age_days,
        extract(epoch FROM now() - greatest(s.last_analyze, s.last_autoanalyze))::float8 / 86400 AS analyze_age_days
-FROM pg_stat_user_tables s
+FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+WHERE c.relkind <> 'p'
+"""
+# Partitioned parents hold no rows, so autovacuum never analyzes them, and their own counters stay
+# at zero: the planner's statistics for the table as a whole (joins, estimates over several
+# partitions) are only ever as fresh as the last manual ANALYZE. Their need is read from their
+# leaf partitions: rows changed since the leaves' last analyze, and leaves analyzed since the
+# parent was (their data moved on while the parent's statistics did not). Only top-level parents:
+# ANALYZE of a parent covers its sub-partitioned children.
+PARTITIONED_SQL = """
+SELECT c.oid AS relid, n.nspname AS schemaname, c.relname,
+       extract(epoch FROM now() - greatest(s.last_analyze, s.last_autoanalyze))::float8 / 86400 AS analyze_age_days,
+       count(l.relid) AS partitions,
+       coalesce(sum(ls.n_live_tup), 0)::bigint AS n_live_tup,
+       coalesce(sum(ls.n_mod_since_analyze), 0)::bigint AS n_mod_since_analyze,
+       count(*) FILTER (WHERE greatest(ls.last_analyze, ls.last_autoanalyze)
+                        > coalesce(greatest(s.last_analyze, s.last_autoanalyze), '-infinity')) AS leaves_analyzed_since
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+JOIN LATERAL pg_partition_tree(c.oid) l ON l.isleaf
+LEFT JOIN pg_stat_user_tables ls ON ls.relid = l.relid
+WHERE c.relkind = 'p' AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
+GROUP BY c.oid, n.nspname, c.relname, s.last_analyze, s.last_autoanalyze
 """
 AFTER_SQL = "SELECT relid, n_dead_tup, n_live_tup, n_mod_since_analyze FROM pg_stat_user_tables WHERE relid = ANY(%s)"
 SERVER_SQL = "SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'"
@@ -108,17 +133,37 @@ def needs(row, settings):
     return vacuum, analyze
 
 
+def needs_parent(row, settings):
+    """The reason a partitioned parent (a PARTITIONED_SQL row) needs ANALYZE, or None."""
+    modified, live = row["n_mod_since_analyze"] or 0, row["n_live_tup"] or 0
+    age = row["analyze_age_days"]
+    if age is None:
+        if live or modified:
+            return ("never analyzed as a whole (autovacuum never analyzes a partitioned table); %d rows in %d "
+                    "partition(s)" % (live + (0 if live else modified), row["partitions"]))
+        return None
+    if modified >= settings["analyze_min_modified"] and modified > 0 \
+            and 100.0 * modified / max(1, live) >= settings["analyze_modified_pct"]:
+        return "%d rows modified in its partitions since their last analyze, %.1f%% (limit %g%%)" % (
+            modified, 100.0 * modified / max(1, live), settings["analyze_modified_pct"])
+    if age >= settings["analyze_max_age_days"] and (modified or row["leaves_analyzed_since"]):
+        return "last analyzed as a whole %s (limit %g days); its partitions changed since" % (
+            _age(age), settings["analyze_max_age_days"])
+    return None
+
+
 def _counts(row):
     live, dead = row["n_live_tup"] or 0, row["n_dead_tup"] or 0
     return {"n_dead_tup": dead, "n_live_tup": live, "n_mod_since_analyze": row["n_mod_since_analyze"] or 0,
             "dead_pct": round(100.0 * dead / (live + dead), 1) if live + dead else 0.0}
 
 
-def plan(rows, settings, full_relids=()):
+def plan(rows, settings, full_relids=(), parents=()):
     """The maintenance actions for ``rows`` (pg_stat_user_tables): dicts with ``table``
     (schema.name, for people), ``kind`` (vacuum_full | vacuum_analyze | analyze), ``reason`` and
     ``before`` (n_dead_tup, n_live_tup, n_mod_since_analyze, dead_pct), plus the private ``_relid``,
-    ``_schema`` and ``_name`` the run needs;
+    ``_schema`` and ``_name`` the run needs; ``parents`` (PARTITIONED_SQL rows) add ANALYZE of
+    partitioned tables, marked ``partitioned``;
     most dead tuples first, at most ``max_tables`` (plus every named VACUUM FULL table).
     Returns (actions, tables_over_the_cap)."""
     full_relids = set(full_relids)
@@ -134,6 +179,13 @@ def plan(rows, settings, full_relids=()):
             chosen.append(dict(base, kind="vacuum_analyze", reason="; ".join(r for r in (vacuum, analyze) if r)))
         elif analyze:
             chosen.append(dict(base, kind="analyze", reason=analyze))
+    for row in parents:
+        reason = needs_parent(row, settings)
+        if reason:
+            # Dead tuples are the leaves' (their own VACUUM's business): ANALYZE of the parent removes none.
+            chosen.append({"table": "%s.%s" % (row["schemaname"], row["relname"]), "before": _counts(dict(row, n_dead_tup=0)),
+                           "kind": "analyze", "reason": reason, "partitioned": True, "partitions": row["partitions"],
+                           "_relid": row["relid"], "_schema": row["schemaname"], "_name": row["relname"]})
     chosen.sort(key=lambda a: (-a["before"]["n_dead_tup"], -a["before"]["n_mod_since_analyze"], a["table"]))
     cap = settings["max_tables"]
     return named + chosen[:cap], max(0, len(chosen) - cap)
@@ -143,8 +195,11 @@ _STATEMENTS = {"vacuum_full": "VACUUM (FULL, ANALYZE) {}", "vacuum_analyze": "VA
 
 
 def statement_for(action):
-    """The psycopg.sql statement of one action, identifiers quoted."""
-    return sql.SQL(_STATEMENTS[action["kind"]]).format(sql.Identifier(action["_schema"], action["_name"]))
+    """The psycopg.sql statement of one action, identifiers quoted. A partitioned parent on
+    PostgreSQL 17+ gets ANALYZE ONLY: its leaves are autovacuum's, and a plain ANALYZE of the
+    parent would sample every partition again (before 17 there is no choice)."""
+    template = "ANALYZE ONLY {}" if action.get("_only") else _STATEMENTS[action["kind"]]
+    return sql.SQL(template).format(sql.Identifier(action["_schema"], action["_name"]))
 
 
 def _rows(conn, query, params=None):
@@ -245,7 +300,11 @@ def _maintain_one(target, check_mode, statement_timeout_ms, lock_timeout_ms):
             conn.execute("SET lock_timeout = %d" % int(lock_timeout_ms))
             full_relids, findings = _resolve_full(conn, settings["vacuum_full_tables"], label)
             rows = _rows(conn, STATS_SQL)
-            actions, over_cap = plan(rows, settings, full_relids)
+            parents = _rows(conn, PARTITIONED_SQL)
+            actions, over_cap = plan(rows, settings, full_relids, parents)
+            only = conn.info.server_version >= 170000
+            for action in actions:
+                action["_only"] = bool(action.get("partitioned") and only)
             statements = []
             for action in actions:
                 text = statement_for(action).as_string(conn)
@@ -263,12 +322,14 @@ def _maintain_one(target, check_mode, statement_timeout_ms, lock_timeout_ms):
                         action["table"],
                         message, _REMEDIATION[action["status"]]))
             ran = [a for a in actions if a.get("status") == "ran"]
-            if ran:
+            # A parent's own counters say nothing (it holds no rows): no "after" for it.
+            measured = [a for a in ran if not a.get("partitioned")]
+            if measured:
                 try:
-                    after = {row["relid"]: row for row in _rows(conn, AFTER_SQL, [[a["_relid"] for a in ran]])}
+                    after = {row["relid"]: row for row in _rows(conn, AFTER_SQL, [[a["_relid"] for a in measured]])}
                 except psycopg.Error:
                     after = {}  # the work is done; only the after-count is missing
-                for action in ran:
+                for action in measured:
                     if action["_relid"] in after:
                         action["after"] = _counts(after[action["_relid"]])
     if over_cap:
@@ -276,22 +337,23 @@ def _maintain_one(target, check_mode, statement_timeout_ms, lock_timeout_ms):
                                 label, "", "Run again, or raise max_tables for this database."))
     for action in actions:
         action["changed"] = action.get("status") == "ran"
-        for key in ("_relid", "_schema", "_name"):
-            del action[key]
+        for key in ("_relid", "_schema", "_name", "_only"):
+            action.pop(key, None)
     status = WARNING if any(item["severity"] == WARNING for item in findings) else OK
     before = sum(a["before"]["n_dead_tup"] for a in actions)
-    metrics = {"tables_checked": len(rows), "tables_needing_maintenance": len(actions) + over_cap,
+    metrics = {"tables_checked": len(rows) + len(parents), "partitioned_tables_checked": len(parents),
+               "tables_needing_maintenance": len(actions) + over_cap,
                "statements_planned": len(actions), "statements_run": len(ran),
                "statements_failed": len([a for a in actions if a.get("status") not in ("ran", "would_run")]),
                "dead_tuples_before": before}
     if ran:
         metrics["dead_tuples_after"] = sum(a.get("after", a["before"])["n_dead_tup"] for a in actions)
     if check_mode:
-        summary = "check mode: would run %d statement(s) on %d table(s) checked" % (len(actions), len(rows))
+        summary = "check mode: would run %d statement(s) on %d table(s) checked" % (len(actions), metrics["tables_checked"])
     elif actions:
-        summary = "ran %d of %d statement(s) (%d table(s) checked)" % (len(ran), len(actions), len(rows))
+        summary = "ran %d of %d statement(s) (%d table(s) checked)" % (len(ran), len(actions), metrics["tables_checked"])
     else:
-        summary = "nothing to do: no table over the thresholds (%d checked)" % len(rows)
+        summary = "nothing to do: no table over the thresholds (%d checked)" % metrics["tables_checked"]
     result = check(CHECK_ID, label, status, summary, metrics=metrics, findings=findings, duration_ms=total.ms,
                    host=host, actions=actions, statements=statements, check_mode=bool(check_mode), criteria=criteria)
     return result, [s for s, a in zip(statements, actions) if check_mode or a.get("status") == "ran"]

@@ -114,3 +114,46 @@ def test_role_maintains_each_hosts_databases_in_one_call(pg_cluster, pg_database
     assert results[0].res["statements"] == ['VACUUM (FULL, ANALYZE) "public"."clean"', 'VACUUM (ANALYZE) "public"."leads"',
                                             'VACUUM (ANALYZE) "public"."products"']
     assert APP_PASSWORD not in _everything_said(run)
+
+
+def test_partitioned_parent_is_analyzed_as_a_whole(pg_app, pg_database, dsn, tmp_path):
+    # Monthly partitions the way an events table is kept; the leaves are analyzed (as autovacuum
+    # would), the parent never: nothing but a maintenance run ever analyzes it.
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE availability_updates (id bigint, at date NOT NULL, status text) PARTITION BY RANGE (at)")
+        for month in (1, 2, 3):
+            conn.execute("CREATE TABLE availability_updates_2026_%02d PARTITION OF availability_updates "
+                         "FOR VALUES FROM ('2026-%02d-01') TO ('2026-%02d-01')" % (month, month, month + 1))
+        conn.execute("INSERT INTO availability_updates SELECT g, date '2026-01-01' + g % 89, "
+                     "(ARRAY['open', 'closed'])[1 + g % 2] FROM generate_series(1, 30000) g")
+    # A new session: the insert's counts are flushed when its session ends, so they cannot land
+    # after the leaves' ANALYZE and count as modified again.
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for month in (1, 2, 3):
+            conn.execute("ANALYZE availability_updates_2026_%02d" % month)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            if conn.execute("SELECT count(*) = 3 FROM pg_stat_user_tables WHERE relname LIKE 'availability\\_updates\\_%' "
+                            "AND n_mod_since_analyze = 0 AND analyze_count = 1").fetchone()[0]:
+                break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the partitions' statistics never showed their ANALYZE")
+    task = {"name": MAINTAIN, "upkeep_pg_maintenance": dict(pg_app, database=pg_database)}
+    planned = run_tasks([task], check=True, tmp_path=tmp_path / "check").one(MAINTAIN)
+    assert planned.res["statements"] == ['ANALYZE "public"."availability_updates"'], planned.res
+    (action,) = planned.res["checks"][0]["actions"]
+    assert action["partitioned"] is True and action["partitions"] == 3 and action["status"] == "would_run"
+    assert action["reason"].startswith("never analyzed as a whole (autovacuum never analyzes a partitioned table); "
+                                       "30000 rows in 3 partition(s)"), action
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert not conn.execute("SELECT 1 FROM pg_stats WHERE tablename = 'availability_updates'").fetchall()
+    ran = run_tasks([task], tmp_path=tmp_path / "run").one(MAINTAIN)
+    assert [a["status"] for a in ran.res["checks"][0]["actions"]] == ["ran"] and ran.res["changed"] is True
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # The planner now has statistics for the table as a whole (inherited = true).
+        assert conn.execute("SELECT bool_and(inherited) FROM pg_stats WHERE tablename = 'availability_updates'"
+                            ).fetchone()[0] is True
+    again = run_tasks([task], tmp_path=tmp_path / "again").one(MAINTAIN)
+    assert again.res["statements"] == [] and again.res["changed"] is False

@@ -223,3 +223,23 @@ def test_table_the_role_does_not_own_is_reported_as_skipped(db, pg_cluster):
     assert statements == [] and result["status"] == "warning"
     (item,) = result["findings"]
     assert item["resource"] == "public.t0001" and "owner" in item["remediation"] and "skipping" in item["detail"]
+
+
+def test_a_partitioned_parent_is_analyzed_when_its_partitions_moved_on():
+    from ansible.module_utils.upkeep.pg_maintenance import needs_parent
+
+    settings = dict(MAINTENANCE_DEFAULTS)
+    parent = {"relid": 1, "schemaname": "public", "relname": "events", "partitions": 12, "n_live_tup": 120000,
+              "n_mod_since_analyze": 0, "leaves_analyzed_since": 0, "analyze_age_days": 2.0}
+    assert needs_parent(parent, settings) is None  # analyzed recently, nothing changed since
+    # Autovacuum analyzed some leaves after the parent, which was last analyzed 40 days ago.
+    stale = dict(parent, analyze_age_days=40.0, leaves_analyzed_since=3)
+    assert needs_parent(stale, settings) == ("last analyzed as a whole 40.0 days ago (limit 7 days); its partitions "
+                                             "changed since")
+    # A bulk load into the leaves, not yet analyzed anywhere.
+    loaded = dict(parent, n_mod_since_analyze=60000)
+    assert needs_parent(loaded, settings).startswith("60000 rows modified in its partitions since their last analyze")
+    assert needs_parent(dict(parent, analyze_age_days=None, n_live_tup=0), settings) is None  # empty, nothing to learn
+    actions, _ = plan([], settings, parents=[stale])
+    assert [(a["table"], a["kind"], a["partitioned"], a["before"]["n_dead_tup"]) for a in actions] == [
+        ("public.events", "analyze", True, 0)]
