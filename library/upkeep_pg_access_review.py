@@ -14,7 +14,10 @@ description:
   - C(pg.privileged_roles) (SUPERUSER, BYPASSRLS, REPLICATION, CREATEROLE, CREATEDB), C(pg.password_expiry) (login
     roles without C(rolvaliduntil); activity is only knowable for sessions connected now, and the finding says so),
     C(pg.public_grants) (PUBLIC CREATE on schemas, PUBLIC grants on tables and views, default privileges for PUBLIC),
-    C(pg.rls) (tables in O(exposed_schemas) without row-level security, or with it and no policy) and
+    C(pg.rls) (tables in O(exposed_schemas) without row-level security, or with it and no policy; and partitions,
+    in any schema, that roles restricted by their parent's row-level security may read directly in full - a
+    partition read directly is checked against its own policies, not the parent's; critical where an exposed
+    schema holds the partition or its parent) and
     C(pg.security_definer) (SECURITY DEFINER functions, critical without a pinned search_path; views without
     C(security_invoker) on PostgreSQL 15+) in O(exposed_schemas).
   - Objects that belong to an extension are left out. Remediation SQL is advice; nothing is changed.

@@ -72,6 +72,41 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) AND NOT c.relispa
   AND """ + _NOT_EXTENSION_MEMBER.format(catalog="pg_class", oid="c.oid") + """
 ORDER BY n.nspname, c.relname"""
 
+# A partition read directly is checked against its own row-level security, never its parent's:
+# a role the parent's policies limit to a few rows reads every row of a partition it may SELECT
+# from (GRANT ... ON ALL TABLES IN SCHEMA grants the partitions too). Per partition (any depth)
+# below a parent with RLS enabled, the roles that (a) may SELECT the partition, (b) read all of it
+# (no RLS there, or they own it and it is not forced) and (c) are restricted on the parent: not
+# superuser or BYPASSRLS, not its owner unless RLS is forced, and no permissive policy reading
+# every row (USING true) applies to them. Predefined pg_* roles are left out, as elsewhere.
+PARTITION_BYPASS_SQL = """
+WITH guarded AS (
+  SELECT DISTINCT ON (p.oid) p.oid AS part, anc.relid AS parent
+  FROM pg_class p
+  CROSS JOIN LATERAL pg_partition_ancestors(p.oid) WITH ORDINALITY AS anc(relid, depth)
+  JOIN pg_class a ON a.oid = anc.relid AND a.oid <> p.oid AND a.relrowsecurity
+  WHERE p.relispartition
+  ORDER BY p.oid, anc.depth
+)
+SELECT n.nspname AS schema, p.relname AS name, pn.nspname AS parent_schema, a.relname AS parent_name,
+       p.relrowsecurity AS partition_rls, string_agg(quote_ident(r.rolname), ', ' ORDER BY r.rolname) AS roles
+FROM guarded g
+JOIN pg_class p ON p.oid = g.part JOIN pg_namespace n ON n.oid = p.relnamespace
+JOIN pg_class a ON a.oid = g.parent JOIN pg_namespace pn ON pn.oid = a.relnamespace
+JOIN pg_roles r ON r.rolname NOT LIKE 'pg\\_%%' AND NOT r.rolsuper AND NOT r.rolbypassrls
+WHERE has_table_privilege(r.oid, p.oid, 'SELECT')
+  AND (NOT p.relrowsecurity OR (pg_has_role(r.oid, p.relowner, 'USAGE') AND NOT p.relforcerowsecurity))
+  AND NOT (pg_has_role(r.oid, a.relowner, 'USAGE') AND NOT a.relforcerowsecurity)
+  AND NOT EXISTS (
+    SELECT 1 FROM pg_policy po
+    WHERE po.polrelid = a.oid AND po.polpermissive AND po.polcmd IN ('r', '*')
+      AND pg_get_expr(po.polqual, po.polrelid) = 'true'
+      AND (0 = ANY (po.polroles) OR EXISTS (SELECT 1 FROM unnest(po.polroles) AS pr(oid)
+                                            WHERE pr.oid <> 0 AND pg_has_role(r.oid, pr.oid, 'MEMBER'))))
+  AND """ + _NOT_EXTENSION_MEMBER.format(catalog="pg_class", oid="p.oid") + """
+GROUP BY n.nspname, p.relname, pn.nspname, a.relname, p.relrowsecurity
+ORDER BY n.nspname, p.relname"""
+
 DEFINER_FUNCTIONS_SQL = """
 SELECT n.nspname AS schema, p.proname AS name, pg_get_function_identity_arguments(p.oid) AS arguments,
        pg_get_userbyid(p.proowner) AS owner,
@@ -195,9 +230,34 @@ def rls(conn, ctx):
                 check_id, "info", "Table %s has row-level security but no policy" % name, name, "rls_no_policy",
                 "Non-owner roles see no rows of %s; if that is not intended, a policy is missing." % name,
                 "CREATE POLICY ... ON %s ...;" % name))
+    tables = len(findings)
+    findings += _partitions_bypassing_rls(conn, ctx, check_id)
     summary = "%d table(s) in exposed schema(s) %s without row-level security or policy" % (
-        len(findings), ", ".join(_schemas(ctx)) or "(none)")
-    return ctx.review_check(check_id, summary, findings, metrics={"tables_without_rls": len(findings)})
+        tables, ", ".join(_schemas(ctx)) or "(none)")
+    if len(findings) > tables:
+        summary += "; %d partition(s) readable directly around their parent's row-level security" % (len(findings) - tables)
+    return ctx.review_check(check_id, summary, findings, metrics={"tables_without_rls": tables,
+                                                                  "partitions_bypassing_rls": len(findings) - tables})
+
+
+def _partitions_bypassing_rls(conn, ctx, check_id):
+    """Partitions (in any schema: a role that logs in reaches every schema it has USAGE on) that
+    roles restricted by the parent's policies read in full; critical where an API exposes them."""
+    found = []
+    exposed = set(_schemas(ctx))
+    for row in fetch(conn, PARTITION_BYPASS_SQL):
+        name, parent = qualified(row["schema"], row["name"]), qualified(row["parent_schema"], row["parent_name"])
+        found.append(ctx.finding(
+            check_id, "critical" if {row["schema"], row["parent_schema"]} & exposed else "warning",
+            "Partition %s is readable directly by %s, bypassing the row-level security of %s" % (
+                name, row["roles"], parent), name, "partition_bypasses_rls",
+            "PostgreSQL checks a partition read directly against the partition's own row-level security, not its "
+            "parent's; %s %s, so %s see every row of it that the policies of %s would hide." % (
+                name, "has RLS but they own it" if row["partition_rls"] else "has no row-level security",
+                row["roles"], parent),
+            "ALTER TABLE %s ENABLE ROW LEVEL SECURITY;  -- with no policy of its own, direct reads see no rows and "
+            "queries through %s keep its policies; or REVOKE SELECT ON %s FROM %s;" % (name, parent, name, row["roles"])))
+    return found
 
 
 def security_definer(conn, ctx):
