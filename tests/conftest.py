@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
+import tempfile
 
 import ansible.module_utils
 
@@ -19,6 +20,12 @@ if str(REPO / "library") not in sys.path:
     sys.path.insert(0, str(REPO / "library"))
 
 os.chdir(REPO)
+
+# Plain ansible-playbook runs of the repo's playbooks write a report to the checkout's reports/
+# (ansible.cfg), and so does the wrapper by default: tests write theirs to one throwaway
+# directory instead, unless a test names its own.
+if "UPKEEP_REPORT_DIR" not in os.environ:
+    os.environ["UPKEEP_REPORT_DIR"] = tempfile.mkdtemp(prefix="upkeep-test-reports-")
 
 pytest_plugins = [
     "tests.support.fixtures_pki",

@@ -20,9 +20,12 @@ description:
   - Before writing, the report is compared with the history store as the wrapper does it (metric trends, finding
     fingerprints and "new since last run", the weekly KPI section, the DR section of a drill).
   - The cadence is the playbook file name (C(playbooks/daily.yml) is C(daily)).
-  - Does nothing unless a report dir is configured (option O(report_dir) or the extra var C(upkeep_report_dir), which an
-    AWX survey can expose), and nothing when the C(upkeep) wrapper drives the run (it sets E(UPKEEP_WRAPPER) and writes
-    the report itself).
+  - Always prints the verdict, the counts per host and the problems at the end of the run. Writes the report files
+    when a report dir is configured (option O(report_dir), set in the repo's C(ansible.cfg), or the extra var
+    C(upkeep_report_dir), which an AWX survey can expose). Does nothing when the C(upkeep) wrapper drives the run (it
+    sets E(UPKEEP_WRAPPER) and writes the report itself).
+  - Writing goes through the same end-of-run step as the wrapper (C(upkeep.report.publish)); a file that cannot be
+    written (a full disk) is named, and the verdict is still printed.
   - A failed task without checks is reported as an C(unknown) check, an unreachable host as C(host.reachable) unknown.
   - Loads without being enabled (it is found next to the playbooks) and leaves the stdout callback alone.
 requirements:
@@ -167,9 +170,6 @@ class CallbackModule(CallbackBase):
 
     def _write(self, ansible_rc):
         self._done = True
-        report_dir = self._report_dir()
-        if not report_dir:
-            return
         # A second Ctrl-C while the (partial) report is being written would lose it: hold SIGINT
         # off for the second or two this takes. Only the main thread may touch signal handlers.
         try:
@@ -177,19 +177,21 @@ class CallbackModule(CallbackBase):
         except ValueError:
             previous = None
         try:
-            self._write_report(report_dir, ansible_rc)
+            self._finish(ansible_rc)
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
 
-    def _write_report(self, report_dir, ansible_rc):
+    def _finish(self, ansible_rc):
+        """The closing lines (always: someone reading a cron mail or an AWX log sees the verdict)
+        and, with a report dir, the report written by the end-of-run step the wrapper uses too."""
         try:
-            from upkeep.history import record
+            from upkeep.progress import summary_text
             from upkeep.report.collector import run_versions
-            from upkeep.report.enrich import enrich
-            from upkeep.report.render import write_run
+            from upkeep.report.publish import publish
 
             args = context.CLIARGS
+            report_dir = self._report_dir()
             report = self._collector.report(ansible_rc=ansible_rc, run={
                 "playbook": self._playbook,
                 "inventory": ",".join(args.get("inventory") or ()),
@@ -198,14 +200,24 @@ class CallbackModule(CallbackBase):
                 "skip_tags": ",".join(args.get("skip_tags") or ()) or None,
                 "check_mode": bool(args.get("check")),
                 "source": "ansible-playbook callback",
+                "report_dir": os.path.abspath(report_dir) if report_dir else None,
                 **self._extra,
                 **run_versions(),
             })
-            history = self._history_path(report_dir)
-            for warning in enrich(report, history):
-                self._display.warning("upkeep_report: %s" % warning)
-            run_dir = write_run(report, report_dir)
-            record(report, history)
-            self._display.display("upkeep report (%s): %s" % (report["status"], os.path.join(str(run_dir), "report.html")))
+            published = None
+            if report_dir:
+                published = publish(report, report_dir, self._history_path(report_dir))
+                for warning in published.warnings:
+                    self._display.warning("upkeep_report: %s" % warning)
+                for problem in published.problems:
+                    self._display.error("upkeep_report: %s" % problem)
+            self._display.display("")
+            self._display.display(summary_text(report))
+            if published is not None and "report.html" in published.written:
+                self._display.display("upkeep report (%s): %s" % (report["status"],
+                                                                 os.path.join(str(published.run_dir), "report.html")))
+            elif not report_dir:
+                self._display.display("upkeep: no report written (set upkeep_report_dir, UPKEEP_REPORT_DIR or "
+                                      "[callback_upkeep_report] report_dir in ansible.cfg)")
         except Exception as exc:  # a reporting problem must not turn a finished run into a crash
-            self._display.warning("upkeep_report: could not write the report: %s: %s" % (type(exc).__name__, exc))
+            self._display.warning("upkeep_report: could not finish the report: %s: %s" % (type(exc).__name__, exc))

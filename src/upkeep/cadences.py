@@ -31,6 +31,17 @@ def repo_root() -> pathlib.Path:
     return pathlib.Path(__file__).resolve().parents[2]
 
 
+def default_report_dir() -> pathlib.Path:
+    """Where reports and history live unless told otherwise: the checkout's ``reports/`` (the
+    directory its ansible.cfg names for plain ansible-playbook runs too), or, for an installed
+    package without a checkout, ``$XDG_STATE_HOME/upkeep/reports`` (``~/.local/state/upkeep/reports``)."""
+    root = repo_root()
+    if (root / "ansible.cfg").is_file() and (root / "playbooks").is_dir():
+        return root / "reports"
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return pathlib.Path(state) / "upkeep" / "reports"
+
+
 def playbooks_dir() -> pathlib.Path:
     env = os.environ.get("UPKEEP_PLAYBOOK_DIR")
     return pathlib.Path(env).resolve() if env else repo_root() / "playbooks"

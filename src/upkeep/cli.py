@@ -21,7 +21,6 @@ from .runner import UsageError, check_inventory_parses, parse_extra_vars, resolv
 
 EXIT_UNKNOWN = 3
 EXIT_USAGE = 64
-DEFAULT_REPORT_DIR = "reports"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,11 +77,15 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _report_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report-dir", metavar="DIR",
-                        help="where reports live (default: $UPKEEP_REPORT_DIR or ./%s)" % DEFAULT_REPORT_DIR)
+                        help="where reports and history live (default: $UPKEEP_REPORT_DIR, else %s)"
+                             % cadences.default_report_dir())
 
 
 def _report_dir(args) -> pathlib.Path:
-    return pathlib.Path(args.report_dir or os.environ.get("UPKEEP_REPORT_DIR") or DEFAULT_REPORT_DIR)
+    """--report-dir, $UPKEEP_REPORT_DIR, else one place whatever the current directory (cron runs
+    from /): the checkout's reports/, or the user's state directory for an installed package."""
+    given = args.report_dir or os.environ.get("UPKEEP_REPORT_DIR")
+    return pathlib.Path(given).expanduser().resolve() if given else cadences.default_report_dir()
 
 
 def _history_path(args) -> pathlib.Path:
@@ -105,18 +108,17 @@ def cmd_run(args) -> int:
 
     from .progress import Progress
     from .report.collector import Collector, run_versions
-    from .report.enrich import enrich
-    from .report.render import write_run
-    from .history import record
+    from .report.publish import publish
     from .runner import RunRequest, interrupt_guard, run_playbook
 
+    report_dir = _report_dir(args)
     progress = Progress(quiet=args.quiet)
     collector = Collector(args.cadence, on_check=progress.check)
     request = RunRequest(playbook=playbook, inventory=str(inventory), limit=args.limit, check=args.check,
                          tags=args.tags, skip_tags=args.skip_tags, extravars=extravars,
                          extravar_files=extravar_files, timeout_s=args.timeout,
                          keep_artifacts=pathlib.Path(args.keep_artifacts) if args.keep_artifacts else None)
-    progress.start(args.cadence, str(playbook), str(inventory))
+    progress.start(args.cadence, str(playbook), str(inventory), str(report_dir))
     with interrupt_guard() as interrupted:
         outcome = run_playbook(request, collector.feed_event, cancel=interrupted)
         report = collector.report(
@@ -124,16 +126,15 @@ def cmd_run(args) -> int:
             timeout_s=args.timeout,
             run={"playbook": str(playbook), "inventory": str(inventory), "limit": args.limit,
                  "tags": args.tags, "skip_tags": args.skip_tags, "check_mode": bool(args.check),
-                 "timeout_s": args.timeout, "source": "upkeep run", **run_versions()})
-        for warning in enrich(report, _history_path(args)):
-            print("upkeep: warning: %s" % warning, file=sys.stderr)
-        run_dir = write_run(report, _report_dir(args))
-        try:
-            record(report, _history_path(args))
-        except (OSError, sqlite3.Error, RuntimeError) as exc:
-            # The report is written; a history problem must not hide the checks' verdict.
-            print("upkeep: warning: run not recorded in %s: %s" % (_history_path(args), exc), file=sys.stderr)
-    progress.finish(report, str(run_dir.resolve()))
+                 "timeout_s": args.timeout, "source": "upkeep run", "report_dir": str(report_dir),
+                 **run_versions()})
+        published = publish(report, report_dir, _history_path(args))
+    for warning in published.warnings:
+        print("upkeep: warning: %s" % warning, file=sys.stderr)
+    # The verdict is the checks' whatever the disk did: a problem writing is said, not turned into exit 3.
+    for problem in published.problems:
+        print("upkeep: error: %s" % problem, file=sys.stderr)
+    progress.finish(report, published.run_dir.resolve() if published.run_dir else None, published.written)
     if outcome.artifacts:
         print("Artifacts: %s" % outcome.artifacts)
     return report["run"]["exit_code"]
@@ -197,7 +198,9 @@ def cmd_doctor(args) -> int:
     from . import doctor
     root = cadences.repo_root()
     try:
-        inventory, problem = str(resolve_inventory(args.inventory, root)), None
+        resolved = resolve_inventory(args.inventory, root)
+        check_inventory_parses(resolved, None)  # Ansible's own complaint, not "no inventory was parsed"
+        inventory, problem = str(resolved), None
     except UsageError as exc:  # the doctor reports a bad inventory as a failed line, like any other
         inventory, problem = None, str(exc)
     sections = doctor.diagnose(inventory, _report_dir(args), root, inventory_problem=problem)

@@ -106,6 +106,12 @@ def tool_lines() -> list[Line]:
     return lines
 
 
+# A run writes four files and a history row (well under a MiB); the margin is for history growth
+# and the dashboard, and for the files of the runs after this one.
+MIN_FREE_BYTES = 50 * 1024 * 1024
+MIN_FREE_INODES = 1000
+
+
 def report_dir_line(report_dir: pathlib.Path) -> Line:
     """Writable means a file can be created in it (or in the nearest existing parent, where the
     first run will create it); nothing is left behind."""
@@ -120,7 +126,23 @@ def report_dir_line(report_dir: pathlib.Path) -> Line:
     except OSError as exc:
         return Line(FAIL, "report dir", "%s is not writable: %s" % (existing, exc.strerror or exc))
     created = "" if existing == report_dir else " (will be created under %s)" % existing
-    return Line(OK, "report dir", "%s writable%s" % (report_dir, created))
+    # An empty file can be created on a full filesystem: what a run needs is room and inodes.
+    room = os.statvfs(existing)
+    free_bytes, free_inodes = room.f_bavail * room.f_frsize, room.f_favail
+    space = "%s free" % _size(free_bytes) + (", %d inodes free" % free_inodes if room.f_files else "")
+    if free_bytes < MIN_FREE_BYTES or (room.f_files and free_inodes < MIN_FREE_INODES):
+        return Line(FAIL, "report dir", "%s is writable but nearly full: %s (a run needs at least %s and %d inodes "
+                                        "for its files and history)" % (report_dir, space, _size(MIN_FREE_BYTES),
+                                                                         MIN_FREE_INODES))
+    return Line(OK, "report dir", "%s writable, %s%s" % (report_dir, space, created))
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return "%d %s" % (count, unit) if unit == "B" else "%.1f %s" % (count, unit)
+        count /= 1024.0
+    return "%d B" % count
 
 
 def diagnose(inventory: str | None, report_dir: pathlib.Path, root: pathlib.Path,

@@ -7,6 +7,7 @@ redirected (cron, CI logs), or with ``--quiet``: plain lines without escape code
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TextIO
 
@@ -14,8 +15,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .report.summary import STATUSES, action_lines, findings_line, problems, summary_text, verdict_line
+
 STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red", "unknown": "magenta"}
-STATUSES = ("ok", "warning", "critical", "unknown")
 
 
 class Progress:
@@ -31,10 +33,12 @@ class Progress:
         self.stream.write(text + "\n")
         self.stream.flush()
 
-    def start(self, cadence: str, playbook: str, inventory: str) -> None:
+    def start(self, cadence: str, playbook: str, inventory: str, report_dir: str = "") -> None:
         if self.quiet:
             return
         message = "upkeep %s: %s on %s" % (cadence, playbook, inventory)
+        if report_dir:
+            message += " (reports: %s)" % report_dir
         if self.console:
             self.console.print(Text(message, style="bold"))
         else:
@@ -56,8 +60,14 @@ class Progress:
         else:
             self._plain("%-8s %s %s %s  %s" % (status.upper(), check.get("host", ""), check.get("id", ""),
                                                check.get("target", ""), check.get("summary", "")))
+        for line in action_lines(check):
+            if self.console:
+                self.console.print(Text("          " + line, style="dim"))
+            else:
+                self._plain("         " + line)
 
-    def finish(self, report: dict, run_dir: str | None) -> None:
+    def finish(self, report: dict, run_dir: os.PathLike | str | None,
+               written: tuple[str, ...] | list[str] = ("report.html", "report.json")) -> None:
         if self.console:
             self.console.print()
             print_summary(report, self.console)
@@ -66,56 +76,11 @@ class Progress:
             self._plain(summary_text(report))
         else:
             self._plain(verdict_line(report))
-        if run_dir:
-            self._plain("Report: %s/report.html" % run_dir)
-            self._plain("        %s/report.json" % run_dir)
-
-
-def verdict_line(report: dict) -> str:
-    counts = report.get("counts") or {}
-    line = "%s: upkeep %s %s, %s (exit %s)" % (
-        report["status"].upper(), report.get("cadence", ""), report.get("run_id", ""),
-        ", ".join("%d %s" % (counts.get(s, 0), s) for s in reversed(STATUSES)),
-        (report.get("run") or {}).get("exit_code"))
-    if report.get("partial"):
-        line += " PARTIAL: %s" % report.get("partial_reason")
-    elif (report.get("run") or {}).get("error"):
-        line += " RUN FAILED: %s" % report["run"]["error"]
-    return line
-
-
-def findings_line(report: dict) -> str | None:
-    """``Findings: 5 open, 2 new since last run, 1 acknowledged`` (None before findings were counted)."""
-    counts = report.get("finding_counts")
-    if not counts:
-        return None
-    line = "Findings: %d open, %d new since last run" % (counts.get("total", 0), counts.get("new", 0))
-    if counts.get("acknowledged"):
-        line += ", %d acknowledged (not counted)" % counts["acknowledged"]
-    return line
-
-
-def _problems(report: dict) -> list[dict]:
-    order = {"critical": 0, "unknown": 1, "warning": 2}
-    return sorted((c for c in report.get("checks") or [] if c["status"] != "ok"),
-                  key=lambda c: (order.get(c["status"], 3), c.get("host", ""), c["id"]))
-
-
-def summary_text(report: dict) -> str:
-    """The summary as plain text (logs, pipes, ``upkeep report --format summary`` off a terminal)."""
-    lines = [verdict_line(report)]
-    if findings_line(report):
-        lines.append(findings_line(report))
-    lines += ["", "%-30s %-9s %4s %4s %4s %4s" % ("HOST", "STATUS", "OK", "WARN", "CRIT", "UNKN")]
-    for host, info in (report.get("hosts") or {}).items():
-        c = info["counts"]
-        lines.append("%-30s %-9s %4d %4d %4d %4d" % (host, info["status"], c["ok"], c["warning"], c["critical"], c["unknown"]))
-    problems = _problems(report)
-    if problems:
-        lines += ["", "Needs attention:"]
-        lines += ["  %-8s %s %s %s  %s" % (c["status"].upper(), c.get("host", ""), c["id"], c.get("target", ""),
-                                           c.get("summary", "")) for c in problems]
-    return "\n".join(lines)
+        shown = [name for name in ("report.html", "report.json") if name in written]
+        for number, name in enumerate(shown):
+            self._plain("%s%s/%s" % ("Report: " if number == 0 else "        ", run_dir, name))
+        if not shown:
+            self._plain("Report: not written (see the errors above); the verdict above is the run's")
 
 
 def print_summary(report: dict, console: Console) -> None:
@@ -135,12 +100,22 @@ def print_summary(report: dict, console: Console) -> None:
         table.add_row(Text(host), Text(info["status"], style=STYLE[info["status"]]),
                       *[str(info["counts"][s]) for s in STATUSES])
     console.print(table)
-    problems = _problems(report)
-    if problems:
+    needing = problems(report)
+    if needing:
         attention = Table(title="Needs attention", title_justify="left")
         for column in ("Status", "Host", "Check", "Target", "Summary"):
             attention.add_column(column, overflow="fold")
-        for c in problems:
+        for c in needing:
             attention.add_row(Text(c["status"], style=STYLE[c["status"]]), Text(c.get("host", "")), Text(c["id"]),
                               Text(c.get("target", "")), Text(str(c.get("summary", ""))))
         console.print(attention)
+    acting = [c for c in report.get("checks") or [] if action_lines(c)]
+    if acting:
+        check_mode = (report.get("run") or {}).get("check_mode")
+        actions = Table(title="Actions" + (" (check mode: nothing was run)" if check_mode else ""), title_justify="left")
+        for column in ("Host", "Check", "Target", "Action"):
+            actions.add_column(column, overflow="fold")
+        for c in acting:
+            for line in action_lines(c):
+                actions.add_row(Text(c.get("host", "")), Text(c["id"]), Text(c.get("target", "")), Text(line))
+        console.print(actions)

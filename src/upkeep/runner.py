@@ -120,6 +120,12 @@ def run_playbook(request: RunRequest, on_event: Callable[[dict], None],
                 "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
                 # The report callback plugin stands down: the wrapper writes the report.
                 "UPKEEP_WRAPPER": "1",
+                # A module Ansible writes to disk holds its arguments, passwords included, and a
+                # run that is killed leaves it there: every temp file of the run goes into the
+                # run's private 0700 directory, which is removed on every way out (pipelining, in
+                # ansible.cfg, already keeps most modules off the disk).
+                "ANSIBLE_LOCAL_TEMP": str(private / "tmp" / "local"),
+                "ANSIBLE_REMOTE_TEMP": str(private / "tmp" / "remote"),
             },
             settings={"pexpect_timeout": POLL_S},
             event_handler=handler,

@@ -69,16 +69,31 @@ def test_extra_var_report_dir_as_an_awx_survey_would_set_it(tmp_path, project):
     survey_dir = tmp_path / "survey"
     run = ansible_playbook(project / "daily.yml", two_hosts(tmp_path), "--check", "-e",
                            json.dumps({"upkeep_report_dir": str(survey_dir), "upkeep_fake_status": "critical"}))
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.returncode == 2, run.stdout + run.stderr  # upkeep_fail_on (critical) failed the play
     report = latest_report(survey_dir)
     assert report["status"] == "critical" and report["run"]["check_mode"] is True
+    assert report["run"]["exit_code"] == 2 and report["run"]["error"] is None, "the verdict is not a broken run"
 
 
-def test_no_report_dir_means_no_report(tmp_path, project):
-    run = ansible_playbook(project / "daily.yml", two_hosts(tmp_path), HOME=str(tmp_path))
-    assert run.returncode == 0
-    assert "upkeep report" not in run.stdout
-    assert not any(tmp_path.rglob("report.json"))
+def config_without_report_dir(tmp_path):
+    """The repo's ansible.cfg with absolute paths and no report dir, as a user's own config might be."""
+    text = (REPO / "ansible.cfg").read_text().replace("= ./", "= %s/" % REPO)
+    path = tmp_path / "ansible.cfg"
+    path.write_text("\n".join(line for line in text.splitlines() if not line.startswith("report_dir")))
+    return path
+
+
+def test_without_a_report_dir_the_closing_lines_still_give_the_verdict(tmp_path, project):
+    run_env = env(HOME=str(tmp_path), ANSIBLE_CONFIG=str(config_without_report_dir(tmp_path)))
+    run_env.pop("UPKEEP_REPORT_DIR")
+    run_env.pop("UPKEEP_PLAYBOOK_DIR")
+    run = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(two_hosts(tmp_path)), str(project / "daily.yml"),
+                          "-e", "upkeep_fake_status=warning"], cwd=REPO, env=run_env, capture_output=True, text=True,
+                         timeout=90)
+    assert run.returncode == 0, run.stdout + run.stderr  # a warning is below the default upkeep_fail_on
+    tail = run.stdout[run.stdout.index("PLAY RECAP"):]
+    assert "WARNING: upkeep daily" in tail and "2 warning" in tail and "web1" in tail and "web2" in tail
+    assert "no report written" in tail and "upkeep report (" not in tail
 
 
 def test_interrupted_plain_run_still_writes_a_partial_report(tmp_path, project):

@@ -28,6 +28,10 @@ _RUNNER_EVENTS = {
     "runner_on_unreachable": UNREACHABLE_EVENT,
 }
 
+# The summary role fails the play on purpose when the worst status reaches upkeep_fail_on
+# (roles/upkeep_summary): that failure is the verdict, not a task that could not evaluate.
+VERDICT_PREFIX = "upkeep verdict:"
+
 SUMMARY_MAX = 300
 DETAIL_MAX = 2000
 
@@ -77,6 +81,7 @@ class Collector:
         self.hosts: list[str] = []  # every host seen, in order of appearance
         self.saw_stats = False
         self.errors: list[str] = []  # playbook-level error lines (syntax, no hosts matched ...)
+        self.verdict: str | None = None  # the summary role's upkeep_fail_on message, when it failed the play
         self._on_check = on_check
 
     # -- sources ---------------------------------------------------------------------------
@@ -106,6 +111,9 @@ class Collector:
         """One task result on one host: ``outcome`` is ok, failed, skipped or unreachable."""
         self._see_host(host)
         if outcome == SKIPPED_EVENT or not isinstance(res, dict):
+            return
+        if outcome == FAILED_EVENT and str(res.get("msg") or "").startswith(VERDICT_PREFIX):
+            self.verdict = str(res["msg"])
             return
         if outcome == UNREACHABLE_EVENT:
             self._file(_task_unknown("host.reachable", host, host, res.get("msg") or "host unreachable",
@@ -192,8 +200,9 @@ class Collector:
     # -- internals -------------------------------------------------------------------------
 
     def _explains_failure(self) -> bool:
-        """A nonzero ansible rc is explained when a failed task or unreachable host was filed."""
-        return any(c["status"] == "unknown" and c["id"].startswith(("task.", "host.")) for c in self.checks)
+        """A nonzero ansible rc is explained when a failed task or unreachable host was filed, or
+        when the summary role failed the play with its verdict."""
+        return self.verdict is not None or any(c["status"] == "unknown" and c["id"].startswith(("task.", "host.")) for c in self.checks)
 
     def _see_host(self, host: str) -> None:
         if host and host not in self.hosts:

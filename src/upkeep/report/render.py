@@ -1,8 +1,7 @@
-"""Render a report dict (schema upkeep.report/1) and write a run's directory.
+"""Render a report dict (schema upkeep.report/1) as JSON, Markdown, HTML and JUnit, and find
+stored runs. Writing a run's directory is the end of a run's job (``publish.py``).
 
-``write_run(report, report_dir)`` writes ``<report_dir>/<run_id>/`` with report.json,
-report.md, report.html and junit.xml, then points ``<report_dir>/latest`` at it (a relative
-symlink, swapped atomically). Markdown and HTML come from the jinja2 templates next to this
+Markdown and HTML come from the jinja2 templates next to this
 file (found by path, so the callback plugin renders from an AWX checkout without the package
 installed); JSON is ``json.dumps`` (a template adds nothing there but ways to get quoting
 wrong); JUnit is built with ElementTree in junit.py so it is well-formed whatever a summary says.
@@ -13,11 +12,11 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import tempfile
 
 import jinja2
 
 from .junit import render_junit
+from .summary import action_lines
 
 TEMPLATES = pathlib.Path(__file__).resolve().parent / "templates"
 FILES = ("report.json", "report.md", "report.html", "junit.xml")
@@ -45,31 +44,6 @@ RENDERERS = {
     "report.html": render_html,
     "junit.xml": render_junit,
 }
-
-
-def write_run(report: dict, report_dir: str | os.PathLike) -> pathlib.Path:
-    """Write every rendering of ``report`` into a new run directory and update ``latest``.
-
-    The run directory is named after ``report["run_id"]``; when that name is taken (two runs in
-    the same second) a suffix is added and ``run_id`` updated so the two always agree.
-    """
-    base = pathlib.Path(report_dir)
-    base.mkdir(parents=True, exist_ok=True)
-    run_dir = _new_run_dir(base, report["run_id"])
-    report["run_id"] = run_dir.name
-    for name, renderer in RENDERERS.items():
-        _atomic_write(run_dir / name, renderer(report))
-    update_latest(base, run_dir.name)
-    return run_dir
-
-
-def update_latest(base: pathlib.Path, run_id: str) -> None:
-    """Point ``base/latest`` at ``run_id`` with a rename, so readers never see it missing."""
-    tmp = base / (".%s.%d" % (LATEST, os.getpid()))
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    os.symlink(run_id, tmp)
-    os.replace(tmp, base / LATEST)
 
 
 def find_run(report_dir: str | os.PathLike, which: str = "last") -> pathlib.Path:
@@ -169,6 +143,7 @@ def _view(report: dict) -> dict:
                          if f.get("new") or f.get("acknowledgement_expired")],
         "acknowledged": [(c, f) for c in ordered for f in c.get("findings") or []
                          if isinstance(f, dict) and f.get("acknowledged")],
+        "acting": [c for c in checks if action_lines(c)],
         "kpis": report.get("kpis"),
         "dr": report.get("dr"),
     }
@@ -183,28 +158,5 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env.filters["open_findings"] = _open_findings
     env.filters["quantity"] = quantity
     env.filters["ack_text"] = _ack_text
+    env.filters["action_lines"] = action_lines
     return env
-
-
-def _new_run_dir(base: pathlib.Path, run_id: str) -> pathlib.Path:
-    for attempt in range(1, 1000):
-        path = base / (run_id if attempt == 1 else "%s-%d" % (run_id, attempt))
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise FileExistsError("cannot allocate a run directory for %s in %s" % (run_id, base))
-
-
-def _atomic_write(path: pathlib.Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -10,6 +10,8 @@ import sys
 
 import yaml
 
+from tests.support.tmpfs import fill, tmpfs
+
 REPO = pathlib.Path(__file__).resolve().parents[3]
 UPKEEP = pathlib.Path(sys.executable).parent / "upkeep"
 
@@ -73,7 +75,24 @@ def test_unreadable_inventory_is_a_failure_not_a_traceback(tmp_path):
     bad = tmp_path / "inventory.ini"
     bad.write_text("[web\nhost1 ansible_connection=local\n")
     run = doctor("-i", bad, "--report-dir", tmp_path)
-    assert run.returncode == 1 and "FAIL  inventory" in run.stdout and "no hosts" in run.stdout
+    assert run.returncode == 1 and "FAIL  inventory" in run.stdout and "cannot be parsed" in run.stdout
     assert "Traceback" not in run.stdout + run.stderr
     missing = doctor("-i", tmp_path / "nope.yml", "--report-dir", tmp_path)
     assert missing.returncode == 1 and "nope.yml does not exist" in missing.stdout
+
+
+def test_a_full_report_dir_is_a_failure_even_though_a_file_can_be_created(tmp_path):
+    hosts = inventory(tmp_path, {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}})
+    with tmpfs(pages=64) as mount:
+        fill(mount)
+        run = doctor("-i", hosts, "--report-dir", mount / "reports")
+    assert run.returncode == 1, run.stdout
+    line = next(text for text in run.stdout.splitlines() if "report dir" in text and "FAIL" in text)
+    assert "nearly full" in line and "0 B free" in line
+
+
+def test_the_report_dir_line_says_how_much_room_there_is(tmp_path):
+    hosts = inventory(tmp_path, {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}})
+    run = doctor("-i", hosts, "--report-dir", tmp_path / "reports")
+    line = next(text for text in run.stdout.splitlines() if "report dir" in text and "OK" in text)
+    assert "free" in line and "will be created under %s" % tmp_path in line

@@ -137,7 +137,7 @@ def test_postgres_items_may_carry_every_postgres_roles_options():
 
 
 def test_role_options_come_from_the_spec_and_an_unknown_role_is_a_clear_error():
-    assert fleet.upkeep_role_options("upkeep_summary") == ["upkeep_summary_cadence"]
+    assert fleet.upkeep_role_options("upkeep_summary") == ["upkeep_fail_on", "upkeep_summary_cadence"]
     assert "upkeep_http_endpoints" in fleet.upkeep_role_options("upkeep_http")
     with pytest.raises(ValueError, match="cannot read the argument spec of role upkeep_nope"):
         fleet.upkeep_role_options("upkeep_nope")
