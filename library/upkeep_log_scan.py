@@ -9,20 +9,35 @@ DOCUMENTATION = r"""
 module: upkeep_log_scan
 short_description: Scan a host's log files for error rate, latency percentiles and new error signatures
 description:
-  - Reads the log files of each source over the last O(window_days) (current and rotated files,
-    gzip-compressed or not, found by glob patterns) and the window before it, in one pass.
+  - Reads the log files of each source over the O(window_days) ending at O(window_end) (default now) and the
+    O(baseline_days) before it (current and rotated files, gzip-compressed or not, found by glob patterns), in one pass.
+  - A file is skipped only when its content says so - its newest line, read from the end, is older than the
+    baseline, or its oldest line is after an explicit O(window_end) - never for its modification time; each
+    skip is listed with its reason. Year-less stamps (BSD syslog, a custom time format without a year) get the
+    year that puts them at most a day after the file's modification time, and the evidence says so.
   - Formats C(combined) (nginx/Apache combined or common access logs, with an optional request time as
     a number ending the line after the quoted user agent, or as C(rt=)/C(request_time=) anywhere after
     the request; blocks of ordinary lines are counted whole, at several times the speed of a line
     parser, with the same figures), C(json) (JSON lines with configurable field names), C(syslog) (plain syslog-style
     text), C(postgres) (PostgreSQL stderr logs, SQLSTATE from C(log_error_verbosity=verbose) or a
-    C(sqlstate=) prefix) and C(postgres_csv) (PostgreSQL csvlog).
+    C(sqlstate=) prefix), C(postgres_csv) (PostgreSQL csvlog), C(apache_error) (Apache httpd 2.2 and 2.4
+    error logs), C(nginx_error), C(custom) (O(sources[].pattern) and O(sources[].time_format)) and C(auto)
+    (the format that reads most of the first 200 lines of the first file; reported as C(format) with
+    C(format_detected)).
   - Emits C(log.errors) per source (requests or entries, error rate, errors by category and severity,
-    unparseable lines), C(log.latency) per source that logs a duration (p50/p95/p99 from a streaming
-    log-bucketed sketch, each within 1 % of the exact percentile as numpy computes it by default - linear
-    interpolation between the closest ranks - memory bounded whatever the volume),
-    and one C(log.signatures) (top error signatures with numbers, UUIDs, IPs, hashes, path ids, quoted
-    and secret-looking values masked; new, regressed and spiking ones against the previous window).
+    unparseable lines; for request logs also per status code, the top paths of 404 and 5xx responses,
+    distinct and top clients, bytes served and requests per hour), C(log.latency) per request log
+    (p50/p95/p99 from a streaming log-bucketed sketch, each within 1 % of the exact percentile as numpy
+    computes it by default - linear interpolation between the closest ranks - memory bounded whatever the
+    volume; C(unknown), "no response times in this log", when the format has no request time), and one
+    C(log.signatures) (top error signatures with numbers, UUIDs, IPs, hashes, path ids, quoted
+    and secret-looking values masked; new, regressed and spiking ones against the baseline window).
+  - Never C(ok) about lines it did not read - a source whose files hold no line of the window (it says how many
+    lines they hold and the newest one's time), whose lines no format reads ("format not recognised") or that
+    cannot be read is C(unknown), and so is C(log.signatures) beside it. More than 5 % of unparsed lines is a
+    warning with sample line numbers.
+  - A first scan whose baseline window holds no lines records a baseline (trend C(baseline)) instead of calling
+    every signature new; "new" needs a baseline window with lines or an earlier scan kept in O(state_path).
   - Lines that cannot be parsed are counted and sampled; a binary, unreadable or truncated file is
     recorded and the scan goes on.
   - Runs on the host (standard library only). The task fails only for parameters it cannot use.
@@ -46,15 +61,29 @@ options:
         type: str
         required: true
       format:
-        description: Log format.
+        description: Log format; C(auto) picks the one that reads the file's head best.
         type: str
         required: true
-        choices: [combined, json, syslog, postgres, postgres_csv]
+        choices: [auto, combined, json, syslog, postgres, postgres_csv, apache_error, nginx_error, custom]
       paths:
         description: Glob patterns of the files, e.g. C(/var/log/nginx/access.log*) for the current and rotated ones.
         type: list
         elements: str
         required: true
+      pattern:
+        description:
+          - For C(custom) (and only for it), a Python regular expression matched at the start of each line, with
+            named groups among C(time), C(level), C(message), C(status), C(duration), C(client), C(method),
+            C(path), C(bytes) (at least one of time, level, status, message). Other parts are unnamed groups.
+          - A line it does not match is unparsed (an indented one continues the entry before it). Level comes from
+            C(level), else from C(status) (5xx error, 4xx warning), else from the message's words; a 5xx is an
+            error whatever the level says. A source with C(status) is a request log.
+        type: str
+      time_format:
+        description:
+          - For C(custom), how the C(time) group is written - C(iso8601) (default), C(epoch), C(epoch_ms) or a
+            strptime format such as C(%Y-%m-%d %H:%M:%S.%f). Local time unless the format has C(%z).
+        type: str
       fields:
         description:
           - For C(json), the field holding each role, dotted for nested fields. Roles C(timestamp),
@@ -67,7 +96,7 @@ options:
         choices: [s, ms, us]
         default: s
       duration_unit:
-        description: For C(json), the unit of the duration field.
+        description: For C(json) and C(custom), the unit of the duration field.
         type: str
         choices: [s, ms, us]
         default: ms
@@ -169,6 +198,26 @@ EXAMPLES = r"""
     state_path: /var/lib/upkeep/log-scan-state.json
     report_path: /var/lib/upkeep/log-scan-report.json
   register: upkeep_logs_result
+
+- name: Review the last day of an archived month against the day before, formats detected or described
+  upkeep_log_scan:
+    window_end: "2026-10-31T23:59:59Z"
+    window_days: 1
+    baseline_days: 1
+    sources:
+      - name: apache
+        format: auto
+        paths: [/srv/archive/apache2/error.log*]
+      - name: api
+        format: custom
+        paths: [/var/log/api/service.log*]
+        # 2026-11-28 12:00:00.123 2931 INFO api.wsgi [req-1f2e] 10.0.0.8 "GET /v1/items HTTP/1.1" status: 200 len: 512 time: 0.031
+        pattern: >-
+          (?P<time>\S+ \S+) \d+ (?P<level>[A-Z]+) \S+ \[[^\]]*\]
+          (?:(?P<client>\S+) "(?P<method>[A-Z]+) (?P<path>\S+) [^"]*" status: (?P<status>\d+) len: (?P<bytes>\d+)
+          time: (?P<duration>[0-9.]+)|(?P<message>.*))
+        time_format: "%Y-%m-%d %H:%M:%S.%f"
+        duration_unit: s
 """
 
 RETURN = r"""
@@ -223,7 +272,9 @@ checks:
       type: str
       returned: when report_path is set
 window:
-  description: The scanned window, epoch seconds C(start) and C(end), and C(days).
+  description:
+    - The scanned window - epoch seconds C(start), C(end) and C(baseline_start), C(days) and C(baseline_days),
+      and C(end_given) when O(window_end) was set.
   returned: always
   type: dict
 state_written:

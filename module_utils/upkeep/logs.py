@@ -20,12 +20,13 @@ from __future__ import annotations
 import time
 
 from .logs_count import UNPARSED_SAMPLES, SourceStats, scan_file
-from .logs_formats import CONTINUATION, FORMATS, parser_for
+from .logs_formats import CONTINUATION, FORMATS
+from .logs_parsers import check_source_format, parser_for, resolve_format
 from .logs_parallel import map_in_processes, merge_signatures, merge_stats, plan_tasks, worth_parallel
 from .logs_checks import errors_check, latency_check, signatures_check
 from .logs_state import (baseline_covered, baseline_notes, classify, load_state, save_state, updated_sources,
                          updated_state, write_json_atomic)
-from .logs_window import mtime_of, select_files, stamp, window_from
+from .logs_window import matching_files, mtime_of, select_files, window_from
 from .result import UNKNOWN, ParameterError, Stopwatch
 
 
@@ -35,6 +36,8 @@ def source_spec():
         name=dict(type="str", required=True),
         format=dict(type="str", required=True, choices=list(FORMATS)),
         paths=dict(type="list", elements="str", required=True),
+        pattern=dict(type="str"),
+        time_format=dict(type="str"),
         fields=dict(type="dict"),
         request_time_unit=dict(type="str", choices=["s", "ms", "us"], default="s"),
         duration_unit=dict(type="str", choices=["s", "ms", "us"], default="ms"),
@@ -47,30 +50,29 @@ def source_spec():
 
 
 def _validate(params):
-    sources = params.get("sources") or []
+    checked = []
     names = set()
-    for index, source in enumerate(sources):
+    for index, source in enumerate(params.get("sources") or []):
         where = "sources[%d]" % index
         if not source.get("name"):
             raise ParameterError("%s.name: required" % where)
         if source["name"] in names:
             raise ParameterError("%s.name: %r is used twice" % (where, source["name"]))
         names.add(source["name"])
-        if source.get("format") not in FORMATS:
-            raise ParameterError("%s.format: must be one of %s, got %r" % (where, ", ".join(FORMATS), source.get("format")))
         if not source.get("paths"):
             raise ParameterError("%s.paths: at least one glob pattern is needed" % where)
         fields = source.get("fields") or {}
         unknown = sorted(set(fields) - {"timestamp", "level", "message", "status", "duration", "route", "error_type"})
         if unknown:
             raise ParameterError("%s.fields: unknown field role(s) %s" % (where, ", ".join(unknown)))
+        checked.append(check_source_format(source, where))
     if params.get("top_n", 10) < 1:
         raise ParameterError("top_n: must be at least 1")
     if (params.get("workers") or 1) < 1:
         raise ParameterError("workers: must be at least 1, got %r" % params.get("workers"))
     if params.get("spike_factor", 3.0) <= 1:
         raise ParameterError("spike_factor: must be greater than 1")
-    return sources
+    return checked
 
 
 def line_times(source):
@@ -84,7 +86,10 @@ def line_times(source):
 def scan_source(source, stats, signatures, window, workers=1):
     """Read every file of ``source`` into ``stats`` and ``signatures``, on ``workers`` processes
     when the files are big enough to gain from it (big plain files are cut into byte ranges)."""
-    paths, stats.skipped, stats.matched = select_files(source["paths"], line_times(source), window)
+    matched = matching_files(source["paths"])
+    stats.matched = len(matched)
+    source = stats.source = resolve_format(source, matched, lambda path: mtime_of(path) or window.end)
+    paths, stats.skipped = select_files(matched, line_times(source), window)
     if worth_parallel(paths, workers):
         tasks = plan_tasks(paths, workers, splittable=source["format"] == "combined")
         parts = None if len(tasks) < 2 else map_in_processes(_scan_one_task, [(source, path, byte_range, window)

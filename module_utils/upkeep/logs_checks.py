@@ -93,6 +93,8 @@ def errors_check(stats, params, window, duration_ms, times_of):
                                                                 window.days, stamp(window.end))
     if not stats.entries:
         summary = "%s: no %s, the files are empty" % (name, unit)
+    if source.get("detected"):
+        summary += " (format detected: %s)" % fmt
     findings = []
     if status != OK:
         findings.append(finding(status, "Error rate %.2f %% above the %s threshold" % (rate, status), name,

@@ -14,7 +14,8 @@ from collections import Counter
 
 from .logs_combined_fast import CURRENT, OUTSIDE, BlockCounter
 from .logs_files import FileReport, read_blocks, read_lines, split_lines
-from .logs_formats import CONTINUATION, ERROR_LEVELS, TIME_UNITS, parse_combined, parser_for
+from .logs_formats import CONTINUATION, ERROR_LEVELS, TIME_UNITS, parse_combined
+from .logs_parsers import parser_for
 from .logs_quantile import QuantileSketch
 from .logs_signatures import cached_template_of, example_of, signature_key
 from .logs_window import mtime_of
@@ -37,6 +38,7 @@ class SourceStats(object):
         self.unparsed_samples = []
         self.files = []
         self.skipped = []  # files whose content is outside both windows (logs_window.select_files)
+        self.matched = 0   # files matching the source's patterns, read or skipped
         self.latency = QuantileSketch()
 
 

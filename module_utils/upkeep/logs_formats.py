@@ -18,20 +18,23 @@ import json
 import re
 import time
 
-FORMATS = ("combined", "json", "syslog", "postgres", "postgres_csv")
+# Every format a source may name; logs_parsers reads each ("auto" picks one from the file's head).
+FORMATS = ("auto", "combined", "json", "syslog", "postgres", "postgres_csv", "apache_error", "nginx_error", "custom")
 CONTINUATION = "continuation"
 
 ERROR_LEVELS = frozenset(("error", "critical"))
 
 
-def Record(ts, status, duration_ms, level, message, category, path):  # noqa: N802 (reads as a type)
-    """(ts, status, duration_ms, level, message, category, path) of one log entry, a plain tuple.
+def Record(ts, status, duration_ms, level, message, category, path, client=None, size=None):  # noqa: N802
+    """(ts, status, duration_ms, level, message, category, path, client, bytes) of one log entry,
+    a plain tuple (it reads as a type).
 
     ts is epoch seconds or None, level one of debug/info/warning/error/critical, category the
-    error's class (status class, exception type, SQLSTATE class) or None. A plain tuple because
-    the access-log path builds one per line and a tuple subclass costs a fifth of the parse.
+    error's class (status class, exception type, SQLSTATE class) or None, client the remote
+    address and bytes the response size where the format has them. A plain tuple because the
+    access-log path builds one per line and a tuple subclass costs a fifth of the parse.
     """
-    return (ts, status, duration_ms, level, message, category, path)
+    return (ts, status, duration_ms, level, message, category, path, client, size)
 
 
 _LEVELS = {
@@ -306,6 +309,14 @@ def split_syslog(line, reference, years=None):
     return None
 
 
+def word_level(message):
+    """The severity a message's words say (fatal, error, failed, warning ...), for formats without one."""
+    match = _SYSLOG_LEVEL_RE.search(message)
+    if match:
+        return "critical" if match.group(1) else "error" if match.group(2) else "warning"
+    return "info"
+
+
 def parse_syslog(lines, reference=None, years=None):
     """Plain syslog text; the severity is read from the words of the message. ``reference`` is
     the file's modification time, for the year of BSD stamps (see bsd_syslog_time)."""
@@ -316,10 +327,7 @@ def parse_syslog(lines, reference=None, years=None):
             yield None
             continue
         ts, _host, program, message = parts
-        level = "info"
-        match = _SYSLOG_LEVEL_RE.search(message)
-        if match:
-            level = "critical" if match.group(1) else "error" if match.group(2) else "warning"
+        level = word_level(message)
         category = (exception_type(message) or program) if level in ERROR_LEVELS else None
         yield Record(ts, None, None, level, "%s: %s" % (program, message), category, None)
 
@@ -401,20 +409,3 @@ def parse_postgres_csv(lines):
             yield None if any(row) else CONTINUATION
             continue
         yield _pg_record(parse_iso(row[0]), row[11], row[12] if row[12] != "00000" else None, row[13])
-
-
-def parser_for(source, reference=None, years=None):
-    """A function lines -> items for one configured source (a dict of the module's options);
-    ``reference`` and ``years`` as in bsd_syslog_time."""
-    kind = source["format"]
-    if kind == "combined":
-        return lambda lines: parse_combined(lines, source.get("request_time_unit") or "s")
-    if kind == "json":
-        return lambda lines: parse_json(lines, source.get("fields"), source.get("duration_unit") or "ms")
-    if kind == "syslog":
-        return lambda lines: parse_syslog(lines, reference, years)
-    if kind == "postgres":
-        return parse_postgres
-    if kind == "postgres_csv":
-        return parse_postgres_csv
-    raise ValueError("unknown format %r" % (kind,))

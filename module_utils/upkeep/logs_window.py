@@ -160,24 +160,31 @@ def mtime_of(path):
         return None
 
 
-def select_files(patterns, times_of, window):
-    """(paths to read, skipped files, count of matching files) for glob ``patterns``.
+def matching_files(patterns):
+    """Existing regular files matching any of the glob ``patterns``, each once, in pattern order."""
+    found, seen = [], set()
+    for pattern in patterns:
+        for path in sorted(glob.glob(os.path.expanduser(pattern))):
+            if path not in seen and os.path.isfile(path):
+                seen.add(path)
+                found.append(path)
+    return found
+
+
+def select_files(paths, times_of, window):
+    """(paths to read, skipped files) among ``paths`` (matching_files).
 
     ``times_of(path, lines)`` gives the timestamps (epoch or None) of some lines of ``path``.
     Skipped files are dicts (path, reason, newest or oldest line time) for the evidence.
     """
-    found, skipped, seen = [], [], set()
-    for pattern in patterns:
-        for path in sorted(glob.glob(os.path.expanduser(pattern))):
-            if path in seen or not os.path.isfile(path):
-                continue
-            seen.add(path)
-            reason = _skip_reason(path, times_of, window)
-            if reason is None:
-                found.append(path)
-            else:
-                skipped.append(reason)
-    return found, skipped, len(seen)
+    found, skipped = [], []
+    for path in paths:
+        reason = _skip_reason(path, times_of, window)
+        if reason is None:
+            found.append(path)
+        else:
+            skipped.append(reason)
+    return found, skipped
 
 
 def _skip_reason(path, times_of, window):

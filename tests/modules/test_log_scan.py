@@ -230,3 +230,70 @@ def test_a_first_run_records_a_baseline_and_the_next_finds_what_is_new(tmp_path)
     signatures = checks[("log.signatures", "error signatures")]
     trends = {s["template"][:9]: s["trend"] for s in signatures["top_signatures"]}
     assert trends == {"Payment w": "known", "TypeError": "new"} and signatures["status"] == "warning"
+
+
+def _apache_stamp(ts, fraction=True):
+    moment = time.localtime(ts)
+    text = time.strftime("%a %b %d %H:%M:%S", moment)
+    return "%s%s %d" % (text, ".%06d" % (int(ts * 1e6) % 1000000) if fraction else "", moment.tm_year)
+
+
+def test_error_logs_and_a_custom_service_format_are_read_and_judged(tmp_path):
+    """Item 4: an Apache 2.4 error log (and its 2.2-era rotation, gzipped) with format auto, and a
+    WSGI service log described in one line of inventory: their errors count (no "0.0 %" beside
+    an ok), the detected format is named, and a log no format reads is unknown."""
+    now = time.time() - 3600
+    rng = random.Random(4)
+    apache = []
+    for index in range(200):
+        ts = now - index * 300
+        if index % 4 == 0:
+            apache.append("[%s] [proxy:error] [pid %d:tid 1402] (111)Connection refused: [client 203.0.113.%d:%d] "
+                          "AH00957: HTTP: attempt to connect to 127.0.0.1:3000 (localhost) failed"
+                          % (_apache_stamp(ts), 900 + index, index % 50, 40000 + index))
+        else:
+            apache.append("[%s] [mpm_event:notice] [pid 1:tid 1400] AH00489: Apache/2.4.58 (Unix) configured -- "
+                          "resuming normal operations" % _apache_stamp(ts))
+    apache.reverse()
+    old = ["[%s] [error] [client 198.51.100.%d] File does not exist: /var/www/html/wp-login.php"
+           % (_apache_stamp(now - 2 * DAY - i * 600, fraction=False), i) for i in range(20)]
+    logs = tmp_path / "logs"
+    _write(logs / "apache2" / "error.log", apache)
+    _write(logs / "apache2" / "error.log.2.gz", old[::-1], compress=True)
+    wsgi = []
+    for index in range(300):
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now - 3 * DAY + index * 600)) + ".%03d" % (index % 1000)
+        status = 503 if index % 10 == 0 else 200
+        wsgi.append('%s 2931 INFO nova.osapi_compute.wsgi.server [req-%08x - - - -] 10.0.0.%d "GET /v2.1/servers/detail '
+                    'HTTP/1.1" status: %d len: %d time: %.7f' % (stamp, rng.getrandbits(32), index % 9, status,
+                                                                 rng.randint(300, 9000), rng.uniform(0.01, 0.4)))
+        if status == 503:
+            wsgi.append("%s 2931 ERROR nova.api.openstack.wsgi [req-%08x - - - -] Unexpected exception in API method: "
+                        "MessagingTimeout: Timed out waiting for a reply to message ID %032x"
+                        % (stamp, rng.getrandbits(32), rng.getrandbits(128)))
+            wsgi.append("  Traceback (most recent call last):")
+    _write(logs / "nova" / "nova-api.log", wsgi)
+    _write(logs / "mystery.log", ["<%d> lorem ipsum %d" % (i, i) for i in range(50)])
+    pattern = (r'(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) \d+ (?P<level>[A-Z]+) \S+ \[[^\]]*\] '
+               r'(?:(?P<client>\S+) "(?P<method>[A-Z]+) (?P<path>\S+) [^"]*" status: (?P<status>\d+) len: '
+               r'(?P<bytes>\d+) time: (?P<duration>[0-9.]+)|(?P<message>.*))')
+    sources = [{"name": "apache", "format": "auto", "paths": [str(logs / "apache2" / "error.log*")]},
+               {"name": "nova-api", "format": "custom", "paths": [str(logs / "nova" / "nova-api.log*")],
+                "pattern": pattern, "time_format": "%Y-%m-%d %H:%M:%S.%f", "duration_unit": "s"},
+               {"name": "mystery", "format": "auto", "paths": [str(logs / "mystery.log")]}]
+    checks, _ = _scan(tmp_path / "run", {"sources": sources})
+    apache_errors = checks[("log.errors", "apache")]
+    assert apache_errors["format"] == "apache_error" and apache_errors["format_detected"] is True
+    assert "format detected: apache_error" in apache_errors["summary"]
+    assert apache_errors["metrics"]["entries"] == 220 and apache_errors["metrics"]["errors"] == 70
+    assert apache_errors["status"] == "critical" and apache_errors["categories"]["AH00957"] == 50
+    nova = checks[("log.errors", "nova-api")]
+    assert nova["metrics"]["requests"] == 330 and nova["metrics"]["status_5xx"] == 30
+    assert nova["metrics"]["errors"] == 60 and nova["metrics"]["unparsed_lines"] == 0
+    assert checks[("log.latency", "nova-api")]["metrics"]["latency_samples"] == 300
+    mystery = checks[("log.errors", "mystery")]
+    assert mystery["status"] == "unknown" and "format not recognised" in mystery["summary"]
+    signatures = checks[("log.signatures", "error signatures")]
+    assert signatures["status"] == "unknown" and "mystery" in signatures["summary"]
+    templates = " | ".join(s["template"] for s in signatures["top_signatures"])
+    assert "AH00957" in templates and "MessagingTimeout" in templates
