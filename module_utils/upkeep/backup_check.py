@@ -23,7 +23,7 @@ import zlib
 from . import backup_crypto, backup_manifest
 from .backup import archive_list, detect_format, find_tool, restore_error_cause, run_tool, utc_now
 from .backup_sql import PLAIN_END
-from .restore import integrity_findings
+from .backup_preflight import integrity_findings
 from .result import (CRITICAL, OK, UNKNOWN, WARNING, ParameterError, check, finding, judge, thresholds,
                      unknown_check, worst)
 

@@ -22,6 +22,11 @@ PLAIN_END = b"PostgreSQL database dump complete"
 # ALTER ... OWNER TO / GRANT for roles the restoring role cannot act as: what pg_restore's
 # --no-owner --no-privileges skips for archives, and irrelevant to what the database holds.
 _OWNERSHIP = re.compile(r'must be member of role|role "[^"]*" does not exist|must be owner of')
+# What dumps by an older pg_dump (before 11) ask of any database and a scratch database created
+# from template0 by a non-superuser already has or cannot do: CREATE SCHEMA public, and COMMENT ON
+# EXTENSION plpgsql (owned by the bootstrap superuser). Nothing the backup holds depends on them;
+# every other error stays an error.
+BENIGN_RESTORE_ERROR = re.compile(r'schema "public" already exists|must be owner of extension plpgsql')
 
 
 def _open(path, fmt):
@@ -73,7 +78,7 @@ def restore_sql(psql, path, fmt, env, timeout_s=24 * 3600):
             raise
         errors.seek(0)
         lines = [line for line in errors.read().decode("utf-8", "replace").splitlines() if "ERROR" in line]
-    ownership = [line for line in lines if _OWNERSHIP.search(line)]
+    ownership = [line for line in lines if _OWNERSHIP.search(line) or BENIGN_RESTORE_ERROR.search(line)]
     lines = [line for line in lines if line not in ownership]
     if unreadable is None and PLAIN_END not in tail:
         unreadable = "%s: error: the dump is incomplete: no 'dump complete' trailer at its end (pg_dump did not " \

@@ -27,6 +27,7 @@ from .pg import PgConnectError, connect, libpq_env, psycopg, redact, secrets_of,
 from .backup_scratch import (DEFAULT_STALE_AFTER_S, SCRATCH_PREFIX, RestoreRefused, check_target,  # noqa: F401
                              cleanup_scratch, ident, kept_scratch, marker, refuse_target_name, scratch_databases,
                              server_identity)
+from .backup_preflight import free_bytes_findings, integrity_findings
 from .backup_compare import compare_foreign, compare_with_manifest, empty_after_failure, fingerprint_restored
 from .result import CRITICAL, OK, UNKNOWN, WARNING, ParameterError, Stopwatch, check, finding, thresholds, worst
 
@@ -60,57 +61,6 @@ def resolve_backup(path, name=None, pattern="*"):
     if fmt is None:
         raise ParameterError("backup: %s is not a pg_dump archive (custom or directory), plain SQL or gzip" % path)
     return {"kind": "foreign", "dump_path": path, "format": fmt, "manifest": None}
-
-
-def integrity_findings(manifest):
-    """Findings for files that differ from the manifest (size, sha256, missing)."""
-    found = []
-    base = os.path.dirname(manifest["manifest_path"])
-    for entry in manifest["dump"]["files"]:
-        path = os.path.join(base, entry["path"])
-        if not os.path.isfile(path):
-            found.append(finding(CRITICAL, "Backup file missing: %s" % entry["path"], path, "",
-                                 "Restore the file from another copy; this backup cannot be restored."))
-            continue
-        size = os.path.getsize(path)
-        if size != entry["size_bytes"]:
-            found.append(finding(CRITICAL, "Backup file truncated or grown: %s is %d bytes, the manifest says %d"
-                                 % (entry["path"], size, entry["size_bytes"]), path, "",
-                                 "The file was cut short or overwritten; use another backup and check the storage."))
-            continue
-        digest = backup_manifest.sha256_file(path)
-        if digest != entry["sha256"]:
-            found.append(finding(CRITICAL, "Backup file corrupted: sha256 of %s differs from the manifest" % entry["path"],
-                                 path, "sha256 %s, manifest %s" % (digest, entry["sha256"]),
-                                 "The bytes changed after the backup was written (storage fault or tampering); "
-                                 "use another backup and check the storage."))
-    return found
-
-
-def _free_bytes_findings(admin, needed_bytes, work_dir, work_needed):
-    found, metrics = [], {"space_needed_bytes": int(needed_bytes)}
-    free_work = shutil.disk_usage(work_dir).free
-    metrics["work_dir_free_bytes"] = free_work
-    if work_needed and free_work < work_needed:
-        found.append(finding(CRITICAL, "Not enough free space in %s to decrypt the backup: %d bytes free, %d needed"
-                             % (work_dir, free_work, work_needed), work_dir))
-    try:
-        data_dir = admin.execute("SELECT setting FROM pg_settings WHERE name = 'data_directory'").fetchone()
-        data_dir = data_dir[0] if data_dir else None
-    except Exception:
-        data_dir = None
-    if data_dir and os.path.isdir(data_dir):
-        free = shutil.disk_usage(data_dir).free
-        metrics["server_free_bytes"] = free
-        if free < needed_bytes:
-            found.append(finding(CRITICAL, "Not enough free space on the restore server: %d bytes free, about %d needed"
-                                 % (free, needed_bytes), data_dir, "",
-                                 "Free space, or restore on a server with more room."))
-    else:
-        found.append(finding("info", "Free space on the restore server not checked", "",
-                             "its data directory is not visible from here (remote server, or the role may not "
-                             "read data_directory); about %d bytes are needed" % needed_bytes))
-    return found, metrics
 
 
 def restore_and_verify(backup, server, source=None, jobs=2, keep=False, target_database=None, **options):
@@ -223,7 +173,7 @@ def _restore_and_verify(backup, server, source=None, jobs=2, keep=False, target_
             dump_bytes = sum(f["size_bytes"] for f in manifest["dump"]["files"]) if manifest else _size(resolved["dump_path"])
             needed = int((manifest or {}).get("database_size_bytes") or dump_bytes * 5) * 1.1
             work_root = work_dir or tempfile.gettempdir()
-            space, space_metrics = _free_bytes_findings(admin, needed, work_root, dump_bytes if key else 0)
+            space, space_metrics = free_bytes_findings(admin, needed, work_root, dump_bytes if key else 0)
             space += [finding("info", "Scratch database %s, kept since %s, still exists" % (name, created), name,
                               "kept with keep: true; upkeep never drops a kept database",
                               "DROP DATABASE %s;  -- when you are done with it" % ident(name))
@@ -294,13 +244,20 @@ def _restore_into(outcome, result, resolved, server, scratch, source, key, resto
             if fmt in ("plain", "gzip"):
                 rc, lines, ownership = backup_sql.restore_sql(restore_tool, archive, fmt, libpq_env(target))
                 if ownership:
-                    findings.append(finding("info", "%d owner or privilege statements not applied" % ownership, scratch,
+                    findings.append(finding("info", "%d owner, privilege or pre-existing-object statements not applied"
+                                            % ownership, scratch,
                                             "the restoring role cannot act as the dump's roles; pg_restore "
                                             "--no-owner --no-privileges skips the same for archives"))
             else:
                 rc, _, err = run_tool(argv + [archive], env=libpq_env(target), timeout_s=24 * 3600,
                                       secrets=secrets_of(server))
                 lines = [line for line in err.splitlines() if "error" in line.lower()]
+                errors = [line for line in lines if "error:" in line]
+                benign = [line for line in errors if backup_sql.BENIGN_RESTORE_ERROR.search(line)]
+                if rc != 0 and benign and len(benign) == len(errors):
+                    rc, lines = 0, []
+                    findings.append(finding("info", "%d statement(s) of an older pg_dump not applied" % len(benign),
+                                            scratch, "\n".join(benign)[:2000]))
         outcome["restore_ms"] = round(restore_watch.ms, 1)
         failure = None
         if rc != 0:

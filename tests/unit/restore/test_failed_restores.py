@@ -45,3 +45,18 @@ def test_sql_dump_without_its_trailer_is_critical(source_db, restore_server, tmp
     cut.write_bytes(text[: text.index(b"\n", len(text) * 9 // 10) + 1])
     check = restore.restore_and_verify(str(cut), restore_server)["check"]
     assert check["status"] == "critical" and "no 'dump complete' trailer" in check["summary"], check
+
+
+def test_what_an_older_pg_dump_asks_of_every_database_is_not_a_failure(source_db, restore_server, tmp_path):
+    full = tmp_path / "full.sql.gz"
+    _plain_dump(source_db, full)
+    text = gzip.decompress(full.read_bytes()).decode()
+    # pg_dump before 11 wrote these into every plain dump; a non-superuser's scratch database
+    # already has the schema and cannot comment on the bootstrap superuser's extension.
+    old = text.replace("SET default_tablespace", "CREATE SCHEMA public;\nCOMMENT ON EXTENSION plpgsql IS "
+                       "'PL/pgSQL procedural language';\nSET default_tablespace", 1)
+    (tmp_path / "legacy.sql").write_text(old)
+    check = restore.restore_and_verify(str(tmp_path / "legacy.sql"), restore_server)["check"]
+    assert check["status"] == "ok", check
+    assert any(f["title"].endswith(" owner, privilege or pre-existing-object statements not applied")
+               for f in check["findings"])
