@@ -39,6 +39,15 @@ def iso(moment):
     return moment.astimezone(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def age_text(hours):
+    """An age for people: under 0.1 h in minutes or seconds (``0.034 h`` would print as "0.0 h",
+    which reads as "just now" or as a broken clock), else in hours with one decimal."""
+    if hours >= 0.1:
+        return "%.1f h" % hours
+    seconds = max(0.0, hours * 3600.0)
+    return "%d s" % round(seconds) if seconds < 60 else "%d min" % round(seconds / 60.0)
+
+
 def find_tool(name, bindir=None):
     """Path of a PostgreSQL client program: ``bindir``, else PATH, else the newest
     /usr/lib/postgresql/*/bin. ParameterError naming what to install when none is found."""

@@ -21,7 +21,7 @@ import os
 import zlib
 
 from . import backup_crypto, backup_manifest
-from .backup import archive_list, detect_format, find_tool, restore_error_cause, run_tool, utc_now
+from .backup import age_text, archive_list, detect_format, find_tool, restore_error_cause, run_tool, utc_now
 from .backup_sql import PLAIN_END
 from .backup_preflight import integrity_findings
 from .result import (CRITICAL, OK, UNKNOWN, WARNING, ParameterError, check, finding, judge, thresholds,
@@ -102,15 +102,6 @@ def list_backups(path, pattern="*", backup_name=None):
     epoch = datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
     found.sort(key=lambda b: b["time"] or epoch, reverse=True)
     return found
-
-
-def age_text(hours):
-    """An age for people: under 0.1 h in minutes or seconds (``0.034 h`` would print as "0.0 h",
-    which reads as "just now" or as a broken clock), else in hours with one decimal."""
-    if hours >= 0.1:
-        return "%.1f h" % hours
-    seconds = max(0.0, hours * 3600.0)
-    return "%d s" % round(seconds) if seconds < 60 else "%d min" % round(seconds / 60.0)
 
 
 def freshness_check(label, newest_time, settings, host, now=None, what="backup"):

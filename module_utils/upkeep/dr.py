@@ -23,6 +23,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from .backup import age_text
 from .result import CRITICAL, OK, UNKNOWN, WARNING, ParameterError, check, finding, thresholds, worst
 
 APP_CHECK_ID = "dr.app_recovery"
@@ -288,7 +289,7 @@ def rpo_phase(backup_result, restore_result, objective_minutes, now):
         if hours is not None:
             measured = hours * 3600000.0
             return _phase("rpo", objective_minutes, measured, _judged(measured, objective_minutes, OK),
-                          ["newest backup %.2f h old (%s %s)" % (hours, item["id"], item.get("target", ""))])
+                          ["newest backup %s old (%s %s)" % (age_text(hours), item["id"], item.get("target", ""))])
     return _phase("rpo", objective_minutes, None, UNKNOWN, [], "no backup snapshot time found")
 
 
