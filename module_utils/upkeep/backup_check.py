@@ -188,8 +188,10 @@ def integrity_check(label, items, settings, host, key):
                 name, verified.get("verified_at", "time not recorded"), problems[0]), newest["path"],
             "\n".join(problems[:10]),
             "This backup did not restore as it was taken: fix the cause and verify again, or rely on another backup."))
+    read = ", archive reads" if settings["deep"] or newest["manifest"] else \
+        ", its table of contents reads; data not read (deep: false)"
     how = ("sha256 matches the manifest" if newest["manifest"] else "no manifest") + (
-        ", archive reads" if newest["format"] in ("custom", "directory") else "") + (
+        read if newest["format"] in ("custom", "directory") else "") + (
         ", restore verified %s" % verified["verified_at"] if verified.get("status") == OK else "")
     summary = ("%s: %s" % (name, findings[0]["title"])) if findings else "%s intact (%s)" % (name, how)
     return check("backup.integrity", label, worst(f["severity"] for f in findings) if findings else OK, summary,

@@ -42,13 +42,15 @@ def compare_with_manifest(expected, restored):
         if table not in got:
             found.append(finding(CRITICAL, "%s: missing from the restored database (%d rows in the backup)"
                                  % (table, want[table]["rows"]), table, "",
-                                 "The archive lacks this table's definition or data: check pg_restore's errors."))
+                                 "The archive lacks this table's definition or data: check pg_restore's errors.",
+                                 kind="emptied"))
         elif table not in want:
             found.append(finding(WARNING, "%s: in the restored database but not in the manifest" % table, table))
         elif want[table]["rows"] != got[table]["rows"]:
             found.append(finding(CRITICAL, "%s: %d rows restored, %d in the backup" % (
                 table, got[table]["rows"], want[table]["rows"]), table, "",
-                "The restore lost or duplicated rows: check pg_restore's errors and the archive."))
+                "The restore lost or duplicated rows: check pg_restore's errors and the archive.",
+                **({"kind": "emptied"} if got[table]["rows"] == 0 else {})))
         elif want[table]["checksum"] != got[table]["checksum"]:
             found.append(finding(CRITICAL, "%s: content differs from the backup (same %d rows, checksum %s instead of %s)"
                                  % (table, got[table]["rows"], got[table]["checksum"], want[table]["checksum"]), table, "",
