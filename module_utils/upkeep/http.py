@@ -52,6 +52,8 @@ INHERITED = ("latency_warning_ms", "latency_critical_ms", "samples", "timeout_s"
              "ca_file", "follow_redirects", "max_redirects")
 # The per-host inventory variable fleet items come from (role upkeep_http), named in messages.
 HOST_VAR = "upkeep_http_endpoints"
+# The role passes its upkeep_http_<option> variables as the module's top-level options.
+ROLE_VAR_PREFIX = "upkeep_http_"
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _CHECK_SUFFIX = re.compile(r"^[a-z0-9_]+$")
 _SNIPPET = 120
@@ -86,7 +88,16 @@ def prepare_each(endpoints, **defaults):
     """Like ``prepare``, but an item with a bad option becomes an ``unknown`` check in its place
     (filed under its own host) instead of failing the whole fleet; top-level options still
     raise ParameterError, since they concern every item."""
-    options = _top_level_options(endpoints, defaults)
+    try:
+        options = _top_level_options(endpoints, defaults)
+    except ParameterError as exc:
+        if not _fleet_items(endpoints):
+            raise
+        # A setting every endpoint shares (the role's upkeep_http_samples, say) is wrong: each
+        # endpoint is an unknown check under the id and target it would have had, so the report
+        # has every check the run would have made, each saying why it could not be made.
+        reason = "%s%s" % (ROLE_VAR_PREFIX, exc)
+        return [_unknown_item(raw, reason) for raw in endpoints]
     prepared = []
     for index, raw in enumerate(endpoints):
         try:
@@ -94,6 +105,12 @@ def prepare_each(endpoints, **defaults):
         except ParameterError as exc:
             prepared.append(_unknown_item(raw, str(exc)))
     return prepared
+
+
+def _fleet_items(endpoints):
+    """Items that came through the role's upkeep_fleet filter (each carries its inventory host)."""
+    return isinstance(endpoints, list) and bool(endpoints) and all(
+        isinstance(item, dict) and item.get("inventory_host") for item in endpoints)
 
 
 def _top_level_options(endpoints, defaults):

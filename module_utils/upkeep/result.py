@@ -228,3 +228,34 @@ def item_where(items, index, list_key, host_var):
         return "%s[%d]" % (list_key, index)
     position = sum(1 for other in items[:index] if isinstance(other, dict) and other.get("inventory_host") == host)
     return "%s: %s[%d]" % (host, host_var, position)
+
+
+# Ansible's argument-spec message for a value of the wrong type speaks Python ("argument 'x' is
+# of type str and we were unable to convert to int: "'abc'" cannot be converted to an int"):
+# said in a person's words, with the value.
+_TYPE_MESSAGE = re.compile(r"argument '(?P<name>[^']+)' is of type (?:<class ')?(?P<got>\w+)(?:'>)?"
+                           r"(?: found in '(?P<parent>[^']+)'\.?)?"
+                           r" and we were unable to convert to (?P<want>\w+)(?::.*)?$", re.S)
+_WANTED = {"int": "a whole number", "float": "a number", "bool": "true or false", "list": "a list",
+           "dict": "a mapping (key: value)", "str": "text", "path": "a path", "jsonarg": "JSON", "json": "JSON",
+           "bytes": "a size in bytes", "bits": "a size in bits"}
+_GOT = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true/false", "list": "a list",
+        "dict": "a mapping", "NoneType": "nothing"}
+
+
+def plain_type_message(message, values=None):
+    """``samples: must be a whole number, got 'abc'`` for Ansible's wrong-type message (the value
+    shown when ``values`` holds it); any other message unchanged."""
+    found = _TYPE_MESSAGE.search(str(message))
+    if not found:
+        return message
+    name, parent = found.group("name"), found.group("parent")
+    value = (values or {}).get(name, _MISSING) if not parent else _MISSING
+    got = repr(value) if value is not _MISSING and not isinstance(value, (dict, list)) else \
+        _GOT.get(found.group("got"), found.group("got"))
+    where = "%s.%s" % (parent, name) if parent else name
+    return "%s: must be %s, got %s" % (where, _WANTED.get(found.group("want"), found.group("want")), got)
+
+
+_MISSING = object()
+

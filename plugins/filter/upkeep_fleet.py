@@ -122,6 +122,8 @@ def upkeep_fleet_problems(hostvars, hosts, role, context_host=None, context=None
                     values[name] = value
         found.extend(_problems_in(role, options, values))
         for where, message in found:
+            if message.startswith(where + ": "):
+                message = message[len(where) + 2:]  # "host: name: name: must be ..." says the name once
             problems.append(unknown_check(
                 "task.%s" % role, where, "%s: %s: %s" % (host, where, message), host=host,
                 remediation="Fix %s in the inventory of %s (host_vars, group_vars) or the playbook's vars; "
@@ -174,11 +176,14 @@ def _rendered(variables, name):
 
 def _errors(validator, values):
     """The validator's messages for plain ``values``, with every no_log value masked."""
+    _use_project_module_utils()
+    from ansible.module_utils.upkeep.result import plain_type_message
+
     result = validator.validate(values, validate_role_argument_spec=True)
     secrets = sorted((str(v) for v in result._no_log_values if str(v)), key=len, reverse=True)
     messages = []
     for error in result.errors:
-        message = error.msg
+        message = plain_type_message(error.msg, values)
         if isinstance(error, UnsupportedError):
             message = "unsupported option " + message
         for secret in secrets:

@@ -45,8 +45,9 @@ def daily_run(tmp_path_factory):
     url = "http://127.0.0.1:%d/" % port
     database = {"host": "127.0.0.1", "port": port, "user": "app", "database": "app", "connect_timeout_s": 2}
     inventory = {"all": {
+        # The closed ports are critical: the play must not fail on that verdict here.
         "vars": {"upkeep_http_samples": 1, "upkeep_http_timeout_s": 2, "upkeep_smtp_timeout_s": 2,
-                 "upkeep_postgres_samples": 1},
+                 "upkeep_postgres_samples": 1, "upkeep_fail_on": "never"},
         "hosts": {
             "web1": _local(upkeep_http_endpoints=[{"url": url + "one"}],
                            upkeep_smtp_servers=[{"host": "127.0.0.1", "port": port, "tls_mode": "none"}],
@@ -79,10 +80,10 @@ def test_bad_variables_are_unknown_checks_under_their_host_naming_the_variable(d
         ("web2", "upkeep_smtp_servers[0]"), ("web4", "upkeep_smtp_servers"), ("web2", "upkeep_postgres_databases[0]")]
     summaries = [summary for _, _, summary in found]
     assert summaries[0].startswith("web2: upkeep_http_endpoints[0]: unsupported option bogus.")
-    assert summaries[1].startswith("web3: upkeep_http_samples: argument 'upkeep_http_samples' is of type str")
+    assert summaries[1] == "web3: upkeep_http_samples: must be a whole number, got 'many'"  # no Python type names
     assert summaries[2].startswith("web2: upkeep_smtp_servers[0]: value of tls_mode must be one of:")
     assert summaries[3] == "web4: upkeep_smtp_servers: cannot be templated: 'undefined_smtp_host' is undefined"
-    assert summaries[4].startswith("web2: upkeep_postgres_databases[0]: argument 'port' is of type str")
+    assert summaries[4] == "web2: upkeep_postgres_databases[0]: port: must be a whole number, got 'x'"
     checks = [check for item in daily_run.for_task(REPORT_PROBLEMS) for check in item.res.get("checks") or []]
     assert {(check["id"], check["status"]) for check in checks} == {
         ("task.upkeep_http", "unknown"), ("task.upkeep_smtp", "unknown"), ("task.upkeep_postgres", "unknown")}
@@ -122,4 +123,27 @@ def test_a_bad_play_or_role_var_is_checked_where_the_role_reads_it(tmp_path):
     assert run.rc == 0, run.stdout[-3000:]
     found = _checks(run.for_task(REPORT_PROBLEMS))
     assert len(found) == 1 and found[0][:2] == ("web1", "upkeep_backup_restore_verify_enabled"), found
-    assert "argument 'upkeep_backup_restore_verify_enabled' is of type str" in found[0][2]
+    assert found[0][2] == "web1: upkeep_backup_restore_verify_enabled: must be true or false, got 'maybe'"
+
+
+def test_a_bad_shared_setting_keeps_every_endpoint_in_the_report_as_unknown(tmp_path):
+    """`-e upkeep_http_samples=0` once removed every HTTP check without a word: each endpoint is
+    now an unknown check under its id, target and host, naming the variable, its value and the rule."""
+    url = "http://127.0.0.1:%d/" % _closed_port()
+    inventory = {"all": {"hosts": {
+        "web1": _local(upkeep_http_endpoints=[{"url": url + "api/health", "check": "health"}, {"url": url, "name": "home"}]),
+        "web2": _local(upkeep_http_endpoints=[{"url": url + "api/health", "check": "health"}]),
+    }}}
+    run = run_tasks(None, inventory=inventory, playbook=REPO / "playbooks" / "daily.yml", tmp_path=tmp_path,
+                    extra_vars={"upkeep_http_samples": 0})
+    http = [check for item in run.for_task("Probe the HTTP endpoints of every host in the play")
+            for check in item.res.get("checks") or []]
+    assert [(c["host"], c["id"], c["target"], c["status"]) for c in http] == [
+        ("web1", "http.health", url + "api/health", "unknown"), ("web1", "http.endpoint", "home", "unknown"),
+        ("web2", "http.health", url + "api/health", "unknown")]
+    assert all(c["summary"] == "upkeep_http_samples: must be an integer >= 1, got 0" for c in http)
+    # The play fails on its verdict (unknown reaches the default upkeep_fail_on), and on nothing else.
+    failed = [item for item in run.results if item.failed]
+    assert [item.task for item in failed] == ["Fail the run when its worst status reaches upkeep_fail_on"], run.stdout[-2000:]
+    assert failed[0].res["msg"].startswith("upkeep verdict: daily run is UNKNOWN (upkeep_fail_on=critical)")
+

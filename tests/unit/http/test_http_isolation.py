@@ -88,10 +88,28 @@ def test_the_index_counts_within_the_hosts_own_list_not_the_merged_fleet():
     ({"concurrency": 0}, "concurrency: must be an integer >= 1"),
     ({"ca_file": "/nonexistent/ca.pem"}, "ca_file: no such file"),
 ])
-def test_bad_top_level_options_still_fail_the_whole_call(options, message):
+def test_bad_top_level_options_fail_a_call_without_fleet_items(options, message):
     with pytest.raises(ParameterError) as caught:
-        upkeep_http.run_http_checks([{"url": "https://h/", "inventory_host": "web1"}], **options)
+        upkeep_http.run_http_checks([{"url": "https://h/"}], **options)
     assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"samples": 0}, "upkeep_http_samples: must be an integer >= 1, got 0"),
+    ({"concurrency": 0}, "upkeep_http_concurrency: must be an integer >= 1, got 0"),
+    ({"ca_file": "/nonexistent/ca.pem"}, "upkeep_http_ca_file: no such file"),
+])
+def test_a_bad_shared_setting_makes_every_fleet_endpoint_an_unknown_check_naming_the_variable(options, message):
+    """One bad role variable (-e upkeep_http_samples=0) must not make the HTTP checks vanish:
+    each endpoint is still in the report, under the id and target it would have had."""
+    endpoints = [{"url": "https://web1/api/health", "check": "health", "inventory_host": "web1"},
+                 {"url": "https://web1/", "name": "home", "inventory_host": "web1"},
+                 {"url": "https://web2/api/health", "check": "health", "inventory_host": "web2"}]
+    checks = upkeep_http.run_http_checks(endpoints, **options)
+    assert [(c["id"], c["target"], c["host"], c["status"]) for c in checks] == [
+        ("http.health", "https://web1/api/health", "web1", "unknown"), ("http.endpoint", "home", "web1", "unknown"),
+        ("http.health", "https://web2/api/health", "web2", "unknown")]
+    assert all(c["summary"].startswith(message) for c in checks), checks[0]["summary"]
 
 
 def test_a_response_that_breaks_the_json_parser_is_unknown_for_that_endpoint_only(deep_json_server, http_app):
