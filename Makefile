@@ -9,24 +9,25 @@ STAMP := $(VENV)/.installed-stamp
 install: $(STAMP)
 
 # Reinstall only when the declared dependencies change.
+# pip speaks only when something goes wrong: no progress bars, no upgrade notices.
+PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check --no-input
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $@
+	@echo "Installing upkeep and its pinned stack into $(VENV) (a minute or two the first time)..."
+	@$(PYTHON) -m venv $(VENV)
+	@PIP_PROGRESS_BAR=off $(PIP) install --upgrade pip
+	@PIP_PROGRESS_BAR=off $(PIP) install -e '.[test]'
+	@touch $@
 
 # Brings the sandbox up (it stays up for more runs until `upkeep sandbox down`), runs the daily
 # cadence and says where the report is. Succeeds whenever a report was written, whatever the
 # checks found: the exit code of the run is the checks' verdict, not the demo's.
 demo: $(STAMP)
 	$(BIN)/upkeep sandbox up
-	@$(BIN)/upkeep run daily; rc=$$?; \
+	@$(BIN)/upkeep run daily --report-dir reports; rc=$$?; \
 	if [ ! -f reports/latest/report.json ]; then echo "demo: no report was written (upkeep exited $$rc)"; exit 1; fi; \
 	echo ""; \
-	echo "Daily run finished with exit code $$rc (0 ok, 1 warning, 2 critical, 3 unknown)."; \
-	echo "Report: $$(cd reports/latest && pwd -P)/report.html"; \
-	echo "        (also report.json, report.md, junit.xml; reports/latest points at the newest run)"; \
-	echo "Stop the sandbox with: $(BIN)/upkeep sandbox down"
+	echo "Daily run finished with exit code $$rc (0 ok, 1 warning, 2 critical, 3 unknown): the report above"; \
+	echo "is also in reports/latest/ (report.md, junit.xml too). Stop the sandbox with: $(BIN)/upkeep sandbox down"
 
 lint: $(STAMP)
 	$(BIN)/ansible-lint --profile production roles playbooks

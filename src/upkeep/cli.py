@@ -33,6 +33,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="upkeep", description="Run the platform's maintenance cadences and report on them.")
+    parser.add_argument("--version", action="version", version="upkeep %s (ansible-core %s, Python %s)" % _versions())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a cadence playbook and write its report")
@@ -73,6 +74,12 @@ def _build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("action", choices=("up", "down", "status"))
     sandbox.add_argument("--purge", action="store_true", help="with down: also delete .sandbox/ (data, secrets, certs)")
     return parser
+
+
+def _versions() -> tuple[str, str, str]:
+    from .report.collector import run_versions
+    found = run_versions()
+    return found["upkeep_version"], found["ansible_version"], sys.version.split()[0]
 
 
 def _report_dir_option(parser: argparse.ArgumentParser) -> None:

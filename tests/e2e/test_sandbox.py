@@ -8,13 +8,16 @@ it down too if a test failed first).
 
 from __future__ import annotations
 
+import os
 import pathlib
 import shutil
+import signal
 import smtplib
 import socket
 import ssl
 import stat
 import tempfile
+import time
 
 import httpx
 import psycopg
@@ -134,6 +137,34 @@ def test_second_up_reports_the_running_sandbox(sandbox):
     for name, component in before["components"].items():
         assert again["components"][name]["pid"] == component["pid"], name
         assert again["components"][name]["port"] == component["port"], name
+
+
+def test_after_a_crash_up_keeps_every_port_and_a_taken_one_is_said(sandbox):
+    """A killed PostgreSQL (its clients' connections left in TIME_WAIT) comes back on its own port,
+    so a copied inventory keeps working; a port something else took is moved and said."""
+    root, _ = sandbox
+    before = manager.status(root)["components"]
+    with psycopg.connect(_secret(root, "db_dsn")) as conn:
+        conn.execute("SELECT 1")  # a client connection, closed by the server's death
+        postmaster = int((root / ".sandbox" / "pg" / "data" / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while manager.status(root)["components"]["postgres"]["running"]:
+        assert time.monotonic() < deadline, "the killed postmaster still counts as running"
+        time.sleep(0.2)
+    again = manager.up(root)
+    assert again["action"] == "started" and "postgres" in again["started"] and again["moved"] == []
+    assert again["components"]["postgres"]["port"] == before["postgres"]["port"]
+    assert "port: %d" % before["postgres"]["port"] in (root / ".sandbox" / "inventory.yml").read_text()
+
+    manager.down(root)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", before["smtp"]["port"]))
+        squatter.listen()
+        moved = manager.up(root)
+    assert [(m["component"], m["from"]) for m in moved["moved"]] == [("smtp", before["smtp"]["port"])]
+    text = "\n".join(manager.status_lines(moved))
+    assert "smtp moved from port %d" % before["smtp"]["port"] in text and "update any copy" in text
 
 
 def test_down_leaves_nothing_running(sandbox):

@@ -87,3 +87,9 @@ def test_list_shows_cadences_roles_and_checks():
     lines = run.stdout.splitlines()
     assert lines[0] == "daily" and lines[1] == "  upkeep_fake" and lines[2].split()[0] == "fake.health"
     assert [line for line in lines if not line.startswith(" ")] == ["daily", "weekly", "monthly", "quarterly"]
+
+
+def test_version_names_upkeep_ansible_and_python():
+    run = upkeep("--version")
+    assert run.returncode == 0
+    assert run.stdout.startswith("upkeep 0.") and "ansible-core 2.19" in run.stdout and "Python 3." in run.stdout

@@ -231,6 +231,7 @@ def up(root: pathlib.Path, timeout_s: float = READY_TIMEOUT_S) -> dict:
             state["components"].setdefault(name, {})
         # On failure, stop exactly what this call started: whatever was not running before it.
         already = {name for name, comp in _status(layout, state)["components"].items() if comp["running"]}
+        ports_before = {name: comp.get("port") for name, comp in state["components"].items() if comp.get("port")}
         started: list[str] = []
         current = "secrets"
         try:
@@ -263,7 +264,12 @@ def up(root: pathlib.Path, timeout_s: float = READY_TIMEOUT_S) -> dict:
             raise SandboxError("sandbox %s failed to start: %s%s" % (current, exc, "; see %s" % log if log else ""),
                                current, log) from exc
         result = _status(layout, state)
-    return dict(result, action="started", started=started, duration_s=round(time.monotonic() - began, 2))
+    # A component keeps its port across restarts; one that had to move (something else took the
+    # port meanwhile) is said, since copies of the inventory still name the old port.
+    moved = [{"component": name, "from": port, "to": state["components"][name].get("port")}
+             for name, port in ports_before.items() if state["components"][name].get("port") not in (None, port)]
+    return dict(result, action="started", started=started, moved=moved,
+                duration_s=round(time.monotonic() - began, 2))
 
 
 def down(root: pathlib.Path, purge: bool = False) -> dict:
@@ -370,6 +376,9 @@ def status_lines(result: dict) -> list[str]:
         head = "sandbox in %s: %s (%d of %d components running)" % (
             result["sandbox_dir"], "running" if result.get("running") else "not running", running, len(components))
     lines = [head]
+    for move in result.get("moved") or []:
+        lines.append("  note: %s moved from port %s to %s (the old port was taken); %s was rewritten, update any copy "
+                     "of it" % (move["component"], move["from"], move["to"], result.get("inventory") or "the inventory"))
     if result.get("purged"):
         return lines
     for name, comp in components.items():

@@ -67,6 +67,11 @@ def find_bindir() -> pathlib.Path:
     holds initdb, else the newest /usr/lib/postgresql/*/bin."""
     override = os.environ.get("UPKEEP_PG_BINDIR")
     if override:
+        missing = [name for name in ("initdb", "pg_ctl") if not (pathlib.Path(override) / name).is_file()]
+        if missing:
+            raise PgClusterError("UPKEEP_PG_BINDIR=%s holds no %s: point it at a PostgreSQL server's bin directory "
+                                 "(Debian/Ubuntu: /usr/lib/postgresql/<version>/bin, from the package "
+                                 "postgresql)" % (override, " or ".join(missing)))
         return pathlib.Path(override)
     candidates = []
     pg_config = shutil.which("pg_config")
@@ -83,8 +88,9 @@ def find_bindir() -> pathlib.Path:
     for path in candidates:
         if (path / "initdb").is_file() and (path / "pg_ctl").is_file():
             return path
-    raise PgClusterError("no PostgreSQL server binaries found (tried pg_config --bindir and /usr/lib/postgresql/*/bin); "
-                         "install the postgresql package or set UPKEEP_PG_BINDIR")
+    raise PgClusterError("no PostgreSQL server binaries (initdb, pg_ctl) found: tried pg_config --bindir and "
+                         "/usr/lib/postgresql/*/bin. Install them (Debian/Ubuntu: apt-get install postgresql; "
+                         "Fedora/RHEL: dnf install postgresql-server) or set UPKEEP_PG_BINDIR to their directory")
 
 
 def free_port(host: str = HOST) -> int:
@@ -95,6 +101,9 @@ def free_port(host: str = HOST) -> int:
 
 def _port_in_use(port: int, host: str = HOST) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers bind (SO_REUSEADDR): a port whose last connections still sit in TIME_WAIT
+        # after a crash is free for them, and moving would break copies of the inventory.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -47,6 +47,9 @@ def port_free(port: int | None) -> bool:
     if not port:
         return False
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers bind (SO_REUSEADDR): a port whose last connections still sit in TIME_WAIT
+        # after a crash is free for them, and moving would break copies of the inventory.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:

@@ -96,3 +96,17 @@ def test_secrets_are_private_random_and_stable(tmp_path):
         assert stat.S_IMODE(layout.secret(name).stat().st_mode) == 0o600
     assert len(set(first.values())) == len(first) and all(len(v) >= 32 for v in first.values())
     assert manager._ensure_secrets(layout) == first  # a restart keeps working credentials
+
+
+def test_a_wrong_postgresql_bin_directory_says_what_to_install_or_set(monkeypatch, tmp_path):
+    from upkeep.sandbox.pgcluster import PgClusterError, find_bindir
+    monkeypatch.setenv("UPKEEP_PG_BINDIR", str(tmp_path))
+    with pytest.raises(PgClusterError, match="UPKEEP_PG_BINDIR=%s holds no initdb or pg_ctl.*package postgresql" % tmp_path):
+        find_bindir()
+
+
+def test_status_lines_say_when_a_component_had_to_move():
+    lines = manager.status_lines({"action": "started", "sandbox_dir": "/x/.sandbox", "duration_s": 1.0,
+                                  "started": ["postgres"], "inventory": "/x/.sandbox/inventory.yml",
+                                  "moved": [{"component": "postgres", "from": 5433, "to": 5544}], "components": {}})
+    assert "postgres moved from port 5433 to 5544 (the old port was taken); /x/.sandbox/inventory.yml was rewritten" in lines[1]
