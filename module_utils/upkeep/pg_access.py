@@ -245,6 +245,10 @@ def _partitions_bypassing_rls(conn, ctx, check_id):
     roles restricted by the parent's policies read in full; critical where an API exposes them."""
     found = []
     exposed = set(_schemas(ctx))
+    if ctx.server_version_num < 120000:  # no pg_partition_ancestors() before PostgreSQL 12
+        return [ctx.finding(check_id, "info", "Partitions not checked against their parent's row-level security",
+                            "", "partitions_not_checked", "PostgreSQL before 12 lacks pg_partition_ancestors().",
+                            "Upgrade PostgreSQL; until then review partitions' grants by hand.")]
     for row in fetch(conn, PARTITION_BYPASS_SQL):
         name, parent = qualified(row["schema"], row["name"]), qualified(row["parent_schema"], row["parent_name"])
         found.append(ctx.finding(

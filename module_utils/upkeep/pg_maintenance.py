@@ -300,7 +300,8 @@ def _maintain_one(target, check_mode, statement_timeout_ms, lock_timeout_ms):
             conn.execute("SET lock_timeout = %d" % int(lock_timeout_ms))
             full_relids, findings = _resolve_full(conn, settings["vacuum_full_tables"], label)
             rows = _rows(conn, STATS_SQL)
-            parents = _rows(conn, PARTITIONED_SQL)
+            # pg_partition_tree() arrived in PostgreSQL 12; older servers keep the per-table plan.
+            parents = _rows(conn, PARTITIONED_SQL) if conn.info.server_version >= 120000 else []
             actions, over_cap = plan(rows, settings, full_relids, parents)
             only = conn.info.server_version >= 170000
             for action in actions:
