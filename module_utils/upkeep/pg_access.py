@@ -231,22 +231,23 @@ def rls(conn, ctx):
                 "Non-owner roles see no rows of %s; if that is not intended, a policy is missing." % name,
                 "CREATE POLICY ... ON %s ...;" % name))
     tables = len(findings)
-    findings += _partitions_bypassing_rls(conn, ctx, check_id)
+    partitions, notes = _partitions_bypassing_rls(conn, ctx, check_id)
     summary = "%d table(s) in exposed schema(s) %s without row-level security or policy" % (
         tables, ", ".join(_schemas(ctx)) or "(none)")
-    if len(findings) > tables:
-        summary += "; %d partition(s) readable directly around their parent's row-level security" % (len(findings) - tables)
-    return ctx.review_check(check_id, summary, findings, metrics={"tables_without_rls": tables,
-                                                                  "partitions_bypassing_rls": len(findings) - tables})
+    if partitions:
+        summary += "; %d partition(s) readable directly around their parent's row-level security" % len(partitions)
+    return ctx.review_check(check_id, summary, findings + partitions + notes,
+                            metrics={"tables_without_rls": tables, "partitions_bypassing_rls": len(partitions)})
 
 
 def _partitions_bypassing_rls(conn, ctx, check_id):
-    """Partitions (in any schema: a role that logs in reaches every schema it has USAGE on) that
-    roles restricted by the parent's policies read in full; critical where an API exposes them."""
+    """``(findings, notes)``: partitions (in any schema: a role that logs in reaches every schema it
+    has USAGE on) that roles restricted by the parent's policies read in full, critical where an API
+    exposes them; notes say what could not be checked."""
     found = []
     exposed = set(_schemas(ctx))
     if ctx.server_version_num < 120000:  # no pg_partition_ancestors() before PostgreSQL 12
-        return [ctx.finding(check_id, "info", "Partitions not checked against their parent's row-level security",
+        return [], [ctx.finding(check_id, "info", "Partitions not checked against their parent's row-level security",
                             "", "partitions_not_checked", "PostgreSQL before 12 lacks pg_partition_ancestors().",
                             "Upgrade PostgreSQL; until then review partitions' grants by hand.")]
     for row in fetch(conn, PARTITION_BYPASS_SQL):
@@ -261,7 +262,7 @@ def _partitions_bypassing_rls(conn, ctx, check_id):
                 row["roles"], parent),
             "ALTER TABLE %s ENABLE ROW LEVEL SECURITY;  -- with no policy of its own, direct reads see no rows and "
             "queries through %s keep its policies; or REVOKE SELECT ON %s FROM %s;" % (name, parent, name, row["roles"])))
-    return found
+    return found, []
 
 
 def security_definer(conn, ctx):
