@@ -60,3 +60,15 @@ def test_what_an_older_pg_dump_asks_of_every_database_is_not_a_failure(source_db
     assert check["status"] == "ok", check
     assert any(f["title"].endswith(" owner, privilege or pre-existing-object statements not applied")
                for f in check["findings"])
+
+
+def test_the_root_cause_is_the_first_error_that_is_not_a_consequence():
+    # With parallel jobs pg_restore may print the worker's death before the reason a worker gave.
+    assert backup.restore_error_cause([
+        "pg_restore: error: a worker process died unexpectedly",
+        "pg_restore: error: could not find block ID 3375 in archive -- possibly corrupt archive",
+        "pg_restore: warning: errors ignored on restore: 1"]) == \
+        "could not find block ID 3375 in archive -- possibly corrupt archive"
+    assert backup.restore_error_cause(["psql:<stdin>:812: ERROR:  extension \"pgsodium\" is not available"]) == \
+        'line 812: ERROR: extension "pgsodium" is not available'
+    assert backup.restore_error_cause([]) == "no error message (exit status only)"
