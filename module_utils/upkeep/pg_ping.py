@@ -18,6 +18,8 @@ from .result import (CRITICAL, OK, ParameterError, Stopwatch, check, finding, it
 CHECK_ID = "pg.ping"
 # The per-host inventory variable fleet items come from (role upkeep_postgres), named in messages.
 HOST_VAR = "upkeep_postgres_databases"
+# The role passes its upkeep_postgres_<option> variables as the module's top-level options.
+ROLE_VAR_PREFIX = "upkeep_postgres_"
 # How long past its statement_timeout a query may go unanswered before the client gives up on
 # it: the server should have cancelled it by then, so silence means it (or the path) is stuck.
 DEADLINE_MARGIN_MS = 1000
@@ -222,7 +224,16 @@ def ping_databases(params):
     else:
         # The top level alone first: its own mistakes concern every database and fail the call.
         top = {key: params.get(key) for key in tuple(CONNECTION_OPTIONS) + tuple(PING_DEFAULTS)}
-        _validate(dict(top, where=""), statement_timeout_ms)
+        try:
+            _validate(dict(top, where=""), statement_timeout_ms)
+        except ParameterError as exc:
+            if not all(isinstance(item, dict) and item.get("inventory_host") for item in items):
+                raise
+            # A shared setting of the role (upkeep_postgres_samples, say) is wrong: every database
+            # stays in the report as an unknown check saying so, instead of the role's checks vanishing.
+            reason = ROLE_VAR_PREFIX + redact(str(exc), secrets_of(top))
+            return [unknown_check(CHECK_ID, target_label(target), reason, host=target.get("inventory_host"))
+                    for target in targets]
         for index, target in enumerate(targets):
             target["where"] = item_where(items, index, "databases", HOST_VAR) + "."
             try:

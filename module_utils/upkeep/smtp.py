@@ -26,6 +26,8 @@ DEFAULT_PORTS = {"starttls_auto": 587, "starttls_required": 587, "implicit": 465
 DEFAULT_MAX_WORKERS = 16
 # The per-host inventory variable fleet items come from (role upkeep_smtp), named in messages.
 HOST_VAR = "upkeep_smtp_servers"
+# The role passes its upkeep_smtp_<option> variables as the module's top-level options.
+ROLE_VAR_PREFIX = "upkeep_smtp_"
 # AUTH mechanism -> smtplib authobject, in order of preference (all run over TLS by default).
 AUTH_PREFERENCE = {"PLAIN": "auth_plain", "LOGIN": "auth_login", "CRAM-MD5": "auth_cram_md5"}
 MASK = "********"
@@ -82,7 +84,15 @@ def server_targets(params):
         return [_validated(defaults, None, "")]
     # The top level alone, so that its own mistakes fail the call instead of every item; host
     # and password may come from the items, so stand-ins keep them from being reported here.
-    _validated(dict(defaults, host=defaults["host"] or "-", password=defaults["password"] or ""), None, "")
+    try:
+        _validated(dict(defaults, host=defaults["host"] or "-", password=defaults["password"] or ""), None, "")
+    except ParameterError as exc:
+        if not (items and all(isinstance(item, dict) and item.get("inventory_host") for item in items)):
+            raise
+        # A shared setting of the role (upkeep_smtp_timeout_s, say) is wrong: every server stays
+        # in the report as an unknown check saying so, instead of the role's checks vanishing.
+        return [unknown_check(CHECK_ID, _label(item, defaults), ROLE_VAR_PREFIX + str(exc), host=item["inventory_host"])
+                for item in items]
     targets = []
     for index, item in enumerate(items):
         where = item_where(items, index, "servers", HOST_VAR)
@@ -93,10 +103,15 @@ def server_targets(params):
         try:
             targets.append(_validated(merged, item.get("inventory_host"), where + "."))
         except ParameterError as exc:
-            port = merged["port"] if merged["port"] is not None else DEFAULT_PORTS.get(merged["tls_mode"], "")
-            label = merged["name"] or "%s:%s" % (merged["host"], port)
-            targets.append(unknown_check(CHECK_ID, label, str(exc), host=item.get("inventory_host")))
+            targets.append(unknown_check(CHECK_ID, _label(item, defaults), str(exc), host=item.get("inventory_host")))
     return targets
+
+
+def _label(item, defaults):
+    """The target an item's check has: its name, else host:port."""
+    merged = {key: item.get(key) if item.get(key) is not None else defaults.get(key) for key in SERVER_DEFAULTS}
+    port = merged["port"] if merged["port"] is not None else DEFAULT_PORTS.get(merged["tls_mode"], "")
+    return item.get("name") or "%s:%s" % (merged["host"], port)
 
 
 def _validated(values, inventory_host, where):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import pwd
 import shutil
 import signal
 import sqlite3
@@ -16,6 +17,7 @@ import tempfile
 import time
 
 import pytest
+import yaml
 
 from upkeep.sandbox import manager
 
@@ -102,7 +104,12 @@ def test_a_check_that_cannot_be_evaluated_is_unknown_and_the_others_still_run(sa
     assert proc.returncode == 3, proc.stdout + proc.stderr
     report = latest(report_dir)
     unknown = [item for item in report["checks"] if item["status"] == "unknown"]
-    assert len(unknown) == 1 and "samples" in unknown[0]["summary"]
+    # Every HTTP check the sandbox configures is still in the report, each saying why it could not run.
+    groups = yaml.safe_load((sandbox / ".sandbox" / "inventory.yml").read_text())["all"]["children"]
+    endpoints = [e for group in groups.values() for host in group["hosts"].values()
+                 for e in host.get("upkeep_http_endpoints") or []]
+    assert len(unknown) == len(endpoints) >= 6 and {item["id"].split(".")[0] for item in unknown} == {"http"}
+    assert all(item["summary"] == "upkeep_http_samples: must be an integer >= 1, got 0" for item in unknown)
     assert "Traceback" not in json.dumps(report)
     checks = by_target(report)
     assert checks[("pg.ping", "app-db")]["status"] == "ok" and checks[("smtp.service", "sandbox-smtp")]["status"] == "ok"
@@ -149,6 +156,36 @@ def test_no_secret_reaches_reports_history_artifacts_or_terminal(sandbox, tmp_pa
         assert secret not in text
     # The history really holds this run, so the search above looked at something.
     assert "app-api-health" in text
+
+
+def test_a_run_cut_short_leaves_no_sandbox_secret_in_any_temp_directory(sandbox, tmp_path):
+    """A timeout stops the daily run while the database checks (which get the passwords) run:
+    nothing under the run's HOME and TMPDIR, the account's ~/.ansible or /tmp holds a secret."""
+    secrets = [path.read_text().strip() for path in (sandbox / ".sandbox" / "secrets").iterdir()]
+    home, tmpdir = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmpdir.mkdir()
+    started = time.time()
+    proc, _ = run(sandbox, tmp_path, "--timeout", "4", env={"HOME": str(home), "TMPDIR": str(tmpdir)})
+    assert proc.returncode == 3 and "PARTIAL" in proc.stdout, proc.stdout + proc.stderr
+    places = [home, tmpdir, pathlib.Path(pwd.getpwuid(os.getuid()).pw_dir) / ".ansible", pathlib.Path("/tmp")]
+    found = []
+    for place in places:
+        for dirpath, dirnames, filenames in os.walk(place, onerror=lambda error: None):
+            if dirpath.startswith(str(sandbox)):
+                dirnames[:] = []  # the sandbox's own secrets directory
+                continue
+            for name in filenames:
+                path = pathlib.Path(dirpath, name)
+                try:
+                    if not path.is_file() or path.stat().st_mtime < started - 1:
+                        continue
+                    data = path.read_bytes()
+                except OSError:
+                    continue
+                found += [str(path) for secret in secrets if secret.encode() in data]
+    assert found == []
+    assert not list(tmpdir.glob("upkeep-run-*"))
 
 
 def test_a_stopped_app_is_critical_and_the_database_still_checked(sandbox, tmp_path):

@@ -191,6 +191,15 @@ def test_top_level_parameters_are_checked_before_any_database_is_probed(pg_app, 
     assert os.environ.get("PGPASSWORD") is None
 
 
+def test_a_bad_shared_setting_keeps_every_fleet_database_as_an_unknown_check(pg_app, pg_cluster):
+    """-e upkeep_postgres_samples=0: no database is probed, and none vanishes from the report."""
+    checks = ping_databases(dict(pg_app, samples=0, databases=[{"inventory_host": "web1", "name": "web1-db"},
+                                                               {"inventory_host": "web2", "name": "web2-db"}]))
+    assert [(c["target"], c["host"], c["status"]) for c in checks] == [("web1-db", "web1", "unknown"),
+                                                                       ("web2-db", "web2", "unknown")]
+    assert all(c["summary"] == "upkeep_postgres_samples: must be 1-100, got 0" for c in checks)
+
+
 def test_one_hosts_bad_item_is_its_own_unknown_check_and_the_fleet_is_still_probed(pg_app):
     params = dict(pg_app, samples=1, databases=[
         {"inventory_host": "web1", "name": "web1-db"},

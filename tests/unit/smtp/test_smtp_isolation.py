@@ -44,10 +44,23 @@ def test_items_without_a_host_keep_their_index_in_the_list(smtp_server):
     ({"ca_file": "/nonexistent.pem"}, "ca_file: no such file: /nonexistent.pem"),
     ({"max_workers": 300}, "max_workers: must be 1-256"),
 ])
-def test_bad_top_level_options_still_fail_the_whole_call(options, message):
+def test_bad_top_level_options_fail_a_call_without_fleet_items(options, message):
     with pytest.raises(ParameterError) as raised:
-        smtp.check_servers(dict({"servers": [{"host": "127.0.0.1", "inventory_host": "web1"}]}, **options))
+        smtp.check_servers(dict({"servers": [{"host": "127.0.0.1"}]}, **options))
     assert str(raised.value).startswith(message)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"timeout_s": 0}, "upkeep_smtp_timeout_s: must be more than 0"),
+    ({"ca_file": "/nonexistent.pem"}, "upkeep_smtp_ca_file: no such file: /nonexistent.pem"),
+])
+def test_a_bad_shared_setting_keeps_every_fleet_server_as_an_unknown_check(options, message):
+    checks = smtp.check_servers(dict({"servers": [{"host": "127.0.0.1", "port": 25, "inventory_host": "web1"},
+                                                  {"name": "provider", "host": "mx.test", "inventory_host": "web2"}]},
+                                     **options))
+    assert [(c["id"], c["target"], c["host"], c["status"]) for c in checks] == [
+        ("smtp.service", "127.0.0.1:25", "web1", "unknown"), ("smtp.service", "provider", "web2", "unknown")]
+    assert all(c["summary"].startswith(message) for c in checks)
 
 
 def test_an_unexpected_error_is_unknown_for_that_server_only(smtp_server, monkeypatch):
