@@ -249,8 +249,10 @@ checks:
       type: str
     metrics:
       description:
-        - log.errors - requests or entries, errors, error_rate_pct, previous_error_rate_pct, unparsed_lines,
-          files_read, files_with_problems (and status_5xx, status_4xx for access logs).
+        - log.errors - requests or entries, errors, error_rate_pct, previous_error_rate_pct, baseline_entries,
+          baseline_errors, unparsed_lines, unparsed_pct, files_read, files_skipped, files_with_problems; for request
+          logs also status_5xx, status_4xx, status_404, distinct_clients, served_bytes, requests_per_hour_peak,
+          requests_per_hour_mean.
         - log.latency - latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_max_ms, latency_samples,
           latency_relative_error_pct (the sketch's stated bound, 1).
         - log.signatures - signatures, signatures_new, signatures_regressed, signatures_spiking, error_events.
@@ -262,6 +264,47 @@ checks:
       description: Error rate or latency over a threshold, unreadable files, new, regressed and spiking signatures.
       type: list
       elements: dict
+    format:
+      description: log.errors - the format read; C(format_detected) true when O(sources[].format=auto) chose it.
+      type: str
+      returned: for log.errors
+    files:
+      description:
+        - log.errors - each file read (path, lines, problems, C(year_inferred) for year-less stamps) and each file
+          skipped with the true reason (C(skipped), C(newest_line_at) or C(oldest_line_at)).
+      type: list
+      elements: dict
+      returned: for log.errors
+    status_codes:
+      description: log.errors of a request log - requests per status code in the window.
+      type: dict
+      returned: for request logs
+    top_404_paths:
+      description: log.errors of a request log - the paths most often answered 404 (query dropped), with counts.
+      type: list
+      elements: dict
+      returned: for request logs
+    top_5xx_paths:
+      description: log.errors of a request log - the paths most often answered 5xx.
+      type: list
+      elements: dict
+      returned: for request logs
+    top_clients:
+      description:
+        - log.errors of a request log - the clients with the most requests. Past 50 000 distinct clients the
+          figures are a lower bound, said in C(clients_note).
+      type: list
+      elements: dict
+      returned: for request logs
+    requests_per_hour:
+      description: log.errors of a request log - requests per UTC hour of the window (hours without requests left out).
+      type: dict
+      returned: for request logs
+    unparsed_samples:
+      description: log.errors - up to 5 lines that did not parse, with their file and line number.
+      type: list
+      elements: dict
+      returned: for log.errors
     top_signatures:
       description: log.signatures - the top signatures (source, template, count, baseline, trend, category, level, example).
       type: list

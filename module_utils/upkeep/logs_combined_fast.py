@@ -35,6 +35,8 @@ from __future__ import annotations
 import calendar
 import re
 import time
+from collections import Counter
+from operator import itemgetter
 
 from .logs_files import MAX_LINE_BYTES
 from .logs_formats import TIME_UNITS
@@ -45,7 +47,17 @@ _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 _MONTH_NUMBERS = {name.lower(): index for index, name in enumerate(_MONTH_NAMES, 1)}
 # The first line's stamp, to know the block's zone and first hour.
 _STAMP_RE = re.compile(rb'\[(\d\d)/([A-Za-z]{3})/(\d{4}):(\d\d):\d\d:\d\d ([+-])(\d\d)(\d\d)\] "')
-_STATUS_CLASS_RE = re.compile(rb'HTTP/[0-9.]+" ([1-5])\d\d ')
+_STATUS_RE = re.compile(rb'HTTP/[0-9.]+" ([1-5]\d\d) ')
+# The status and, read where the line parser reads it, the size after it (digits up to a space or
+# the end of the line, "-" for none): one pass gives both. A line with another size goes to the
+# line parser, as one without a status does.
+_STATUS_SIZE_RE = re.compile(rb'HTTP/[0-9.]+" ([1-5]\d\d) (\d+|-)(?=[ \n]|\Z)')
+# The client, the first field of each line (the block is read with a newline put before it).
+_CLIENT_RE = re.compile(rb'\n([^ \n]+) ')
+_NOT_FOUND_RE = re.compile(rb'" 404 ')
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
+_NOT_DASH = b"-".__ne__
 # Where an odd request may be: nginx writes a request it could not read byte for byte, a TLS
 # handshake or probe as "\x16\x03...", a connection closed before any request as "-". The
 # first is found by its backslash (memchr speed), the second looked for only when needed.
@@ -59,9 +71,6 @@ _FIRST_LINE_START_RE = re.compile(rb'[!-~]+ [!-~]+ ')
 # More odd requests than this in a block: not a few scanner requests among ordinary traffic but
 # a block of another shape, for the line parser whole.
 MAX_ODD_LINES = 64
-# A request time written as a key (rt=, request_time=): the line parser reads it after the
-# user agent.
-_CLASS_DIGITS = (b"1", b"2", b"3", b"4", b"5")
 # Also matches elsewhere than after a request (a user agent followed by " 512 "): the count of
 # matches must equal the 5xx count of the status classes, else the block goes line by line.
 _SERVER_ERROR_RE = re.compile(rb'" 5\d\d ')
@@ -75,17 +84,21 @@ ZONE_SPREAD_S = 26 * 3600
 
 
 class BlockTally(object):
-    """What one block adds: its window, lines, status classes, request times and 5xx lines."""
+    """What one block adds: its window, lines, status codes, request times and 5xx lines, and
+    for the window's blocks what the review reads (sizes, clients, 404 paths, hours)."""
 
-    __slots__ = ("region", "lines", "classes", "durations", "error_lines", "odd_lines")
+    __slots__ = ("region", "lines", "codes", "durations", "error_lines", "odd_lines", "served_bytes", "clients",
+                 "not_found", "hours")
 
-    def __init__(self, region, lines, classes, durations, error_lines, odd_lines=()):
+    def __init__(self, region, lines, codes, durations, error_lines, odd_lines=(), review=None):
         self.region = region
         self.lines = lines              # the ordinary lines counted here
-        self.classes = classes          # {b"1": count, ... b"5": count}
+        self.codes = codes              # Counter {b"200": count, ...}
         self.durations = durations      # [b"0.123", ...], raw text in the source's unit
         self.error_lines = error_lines  # the 5xx lines, bytes, for the line parser
         self.odd_lines = odd_lines      # lines with an odd request, bytes, for the line parser
+        # bytes served, the client of each line, Counter of 404 paths (query kept), {UTC hour: lines}
+        self.served_bytes, self.clients, self.not_found, self.hours = review or (0, None, None, None)
 
 
 class BlockCounter(object):
@@ -115,29 +128,37 @@ class BlockCounter(object):
         lines = block.count(b"\n") + 1
         if not _FIRST_LINE_START_RE.match(block):
             return None
-        # One status-class digit per line; joined, five counts are cheaper than a Counter.
-        digits = b"".join(_STATUS_CLASS_RE.findall(block))
+        pairs = _STATUS_SIZE_RE.findall(block)  # one (status, size) per line
         odd_lines = []
-        if len(digits) != lines:
-            block, odd_lines = _without_odd_lines(block, lines - len(digits))
+        if len(pairs) != lines:
+            block, odd_lines = _without_odd_lines(block, lines - len(pairs))
             if block is None:
                 return None
-            lines = len(digits)
-        classes = {digit: digits.count(digit) for digit in _CLASS_DIGITS}
-        region = self._region(block, lines)
-        if region is None:
+            lines = len(pairs)
+        codes = Counter(map(_FIRST, pairs))
+        found = self._region(block, lines)
+        if found is None:
             return None
+        region, hours = found
         if region == OUTSIDE:
-            return BlockTally(region, lines, classes, [], [], odd_lines)
+            return BlockTally(region, lines, codes, [], [], odd_lines)
+        server_errors = sum(count for code, count in codes.items() if code[:1] == b"5")
         errors = [_line_at(block, match.start()) for match in _SERVER_ERROR_RE.finditer(block)] \
-            if classes.get(b"5") else []
-        if len(errors) != classes.get(b"5", 0):
+            if server_errors else []
+        if len(errors) != server_errors:
             return None
-        durations = self._duration_re.findall(block) if region == CURRENT else []
-        return BlockTally(region, lines, classes, durations, errors, odd_lines)
+        if region != CURRENT:
+            return BlockTally(region, lines, codes, [], errors, odd_lines)
+        review = _review(block, lines, codes, pairs, hours)
+        if review is None:
+            return None
+        return BlockTally(region, lines, codes, self._duration_re.findall(block), errors, odd_lines, review)
 
     def _region(self, block, lines):
-        """The one window side every line of ``block`` is on, or None when that is not certain."""
+        """(the one window side every line of ``block`` is on, {UTC hour: lines} or None), or
+        None when the side is not certain. The hours are given only when every line is in the
+        first line's zone and it is a whole number of hours from UTC: then a line's hour key is
+        its UTC hour, as the line parser counts it."""
         first = _STAMP_RE.search(block, 0, block.find(b"\n") if lines > 1 else len(block))
         last = _STAMP_RE.search(block, block.rfind(b"\n") + 1)
         if first is None or last is None or first.group(5, 6, 7) != last.group(5, 6, 7):
@@ -147,21 +168,28 @@ class BlockCounter(object):
         start, end = _hour_epoch(first, offset), _hour_epoch(last, offset)
         if start is None or end is None or end < start or (end - start) // 3600 >= MAX_HOURS_PER_BLOCK:
             return None
-        hours = []
+        hours = {}
         for hour in range(start, end + 1, 3600):
             found = block.count(_hour_key(hour + offset))
             if found:
-                hours.append(hour)
+                hours[hour] = found
                 lines -= found
         if lines:
             return None  # a line without one of these hours, or one holding two
         # A line in another zone than the first one's has its hour key shifted by the difference
         # of the zones: far enough from both window boundaries that cannot change its side, and
         # only nearer than that are the zones counted (a second pass over the block).
+        one_zone = None
         region = self._same_side(hours, ZONE_SPREAD_S)
-        if region is None and block.count(b" %s%s%s] \"" % zone) == block.count(b"\n") + 1:
-            region = self._same_side(hours, 0)
-        return region
+        if region is None:
+            one_zone = block.count(b" %s%s%s] \"" % zone) == block.count(b"\n") + 1
+            if one_zone:
+                region = self._same_side(hours, 0)
+        if region != CURRENT:
+            return (region, None) if region else None
+        if one_zone is None:
+            one_zone = block.count(b" %s%s%s] \"" % zone) == block.count(b"\n") + 1
+        return region, hours if one_zone and offset % 3600 == 0 else None
 
     def _same_side(self, hours, slack):
         """The side of the window boundaries that every hour, widened by ``slack`` seconds, is on."""
@@ -180,6 +208,28 @@ class BlockCounter(object):
         if start + length <= self.previous_start:
             return OUTSIDE
         return None  # the span holds a boundary: its lines may fall on both sides
+
+
+def _review(block, lines, codes, pairs, hours):
+    """(bytes served, clients, 404 paths, requests per UTC hour) of a block of the window, or
+    None when a line would not read as the line parser reads it."""
+    if hours is None:
+        return None
+    clients = _CLIENT_RE.findall(b"\n" + block)
+    if len(clients) != lines:
+        return None
+    not_found = Counter()
+    if codes.get(b"404"):
+        for match in _NOT_FOUND_RE.finditer(block):
+            line = _line_at(block, match.start())
+            # The request is the first quoted field after the stamp (no escaped quote in the block).
+            start = line.find(b'] "') + 3
+            request = line[start:line.find(b'"', start)]
+            parts = request.split(b" ", 2)
+            not_found[parts[1] if len(parts) >= 2 else request] += 1
+        if sum(not_found.values()) != codes[b"404"]:
+            return None  # " 404 " elsewhere than after a request (a user agent): line by line
+    return sum(map(int, filter(_NOT_DASH, map(_SECOND, pairs)))), clients, not_found, hours
 
 
 def _hour_epoch(match, offset):
@@ -215,7 +265,7 @@ def _without_odd_lines(block, count):
             start = block.rfind(b"\n", 0, position) + 1
             end = block.find(b"\n", position)
             end = len(block) if end < 0 else end
-            if not _STATUS_CLASS_RE.search(block, start, end):
+            if not _STATUS_RE.search(block, start, end):
                 spans.add((start, end))
             position = block.find(mark, end)
     if len(spans) != count:
@@ -247,7 +297,7 @@ def _has_keyed_time(block):
     ``HTTP/x" NNN`` the block path counts (a query such as ?sort= or ?start= is left alone)."""
     for match in _KEY_RE.finditer(block):
         end = block.find(b"\n", match.start())
-        if not _STATUS_CLASS_RE.search(block, match.start(), len(block) if end < 0 else end):
+        if not _STATUS_RE.search(block, match.start(), len(block) if end < 0 else end):
             return True
     return False
 

@@ -17,6 +17,7 @@ from .logs_files import FileReport, read_blocks, read_lines, split_lines
 from .logs_formats import CONTINUATION, ERROR_LEVELS, TIME_UNITS, parse_combined
 from .logs_parsers import parser_for
 from .logs_quantile import QuantileSketch
+from .logs_review import Review
 from .logs_signatures import cached_template_of, example_of, signature_key
 from .logs_window import mtime_of
 
@@ -40,6 +41,7 @@ class SourceStats(object):
         self.skipped = []  # files whose content is outside both windows (logs_window.select_files)
         self.matched = 0   # files matching the source's patterns, read or skipped
         self.latency = QuantileSketch()
+        self.review = Review()
 
 
 def _add_signature(signatures, source_name, record, ts, current, count=1, last_ts=None):
@@ -147,13 +149,12 @@ def _add_tally(tally, errors, source, stats, signatures, report):
         stats.previous_errors += len(errors)
         return
     stats.entries += tally.lines
-    for digit, count in tally.classes.items():
-        if not count:
-            continue
-        klass = "%sxx" % digit.decode("ascii")
+    for code, count in tally.codes.items():
+        klass = "%sxx" % code[:1].decode("ascii")
         stats.status_classes[klass] = stats.status_classes.get(klass, 0) + count
-        level = "error" if digit == b"5" else "warning" if digit == b"4" else "info"
+        level = "error" if klass == "5xx" else "warning" if klass == "4xx" else "info"
         stats.levels[level] = stats.levels.get(level, 0) + count
+    stats.review.add_tally(tally, errors)
     if errors:
         stats.errors += len(errors)
         stats.categories["5xx"] = stats.categories.get("5xx", 0) + len(errors)
@@ -188,6 +189,7 @@ def _consume(items, source, stats, signatures, path, report, last, window):
         if status is not None:
             klass = "%dxx" % (status // 100)
             stats.status_classes[klass] = stats.status_classes.get(klass, 0) + 1
+            stats.review.add(stamp, status, item[6], item[7], item[8])
         if duration is not None and (not api_prefix or (item[6] or "").startswith(api_prefix)):
             stats.latency.add(duration)
         if level in ERROR_LEVELS:

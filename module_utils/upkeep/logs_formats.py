@@ -140,7 +140,7 @@ class ClfClock(object):
 # Basic credentials as sent) and a syslog or virtual-host prefix may come first, so anything may
 # sit between the first two fields and the stamp. The unrolled quoted-string pattern is several
 # times faster than an alternation, which matters on the hottest path of the module.
-_COMBINED_RE = re.compile(r'\S+ \S+ .+? \[([^\]]+)\] "([^"\\]*(?:\\.[^"\\]*)*)" (\d{3}) ')
+_COMBINED_RE = re.compile(r'(\S+) \S+ .+? \[([^\]]+)\] "([^"\\]*(?:\\.[^"\\]*)*)" (\d{3}) ')
 _REQUEST_TIME_RE = re.compile(r'(?<![\w])(?:rt|request_time)="?([0-9]+(?:\.[0-9]+)?)')
 _BARE_TIME_RE = re.compile(r' ([0-9]+(?:\.[0-9]+)?)')
 # The size, referer and user agent after the status: where the client's own text ends.
@@ -162,8 +162,13 @@ def parse_combined(lines, request_time_unit="s"):
         if match is None:
             yield None
             continue
-        stamp, request, status = match.groups()
+        remote, stamp, request, status = match.groups()
         status = int(status)
+        # The size is the field after the status: digits, or "-" for none.
+        after = match.end()
+        space = line.find(" ", after)
+        size = line[after:] if space < 0 else line[after:space]
+        size = int(size) if size.isdigit() else None
         duration = None
         # nginx's common key=value extensions (rt=0.123 uct="0.000" urt="0.120"), read only after
         # the referer and user agent: those are the client's to write, and "?rt=3600" there
@@ -196,7 +201,7 @@ def parse_combined(lines, request_time_unit="s"):
             if len(seconds) > 100000:
                 seconds.clear()
             ts = seconds[stamp] = clock(stamp)
-        yield (ts, status, duration, level, message, category, path)
+        yield (ts, status, duration, level, message, category, path, remote, size)
 
 
 # -- JSON lines ---------------------------------------------------------------------------------

@@ -90,6 +90,7 @@ def merge_stats(into, part, sample_limit):
         else:
             into.files.append(report)
     into.latency.merge(part.latency)
+    into.review.merge(part.review)
 
 
 def merge_signatures(into, part):

@@ -297,3 +297,49 @@ def test_error_logs_and_a_custom_service_format_are_read_and_judged(tmp_path):
     assert signatures["status"] == "unknown" and "mystery" in signatures["summary"]
     templates = " | ".join(s["template"] for s in signatures["top_signatures"])
     assert "AH00957" in templates and "MessagingTimeout" in templates
+
+
+def test_access_review_per_status_paths_clients_bytes_and_hours(tmp_path):
+    """Item 6: what GoAccess shows first, from a current log and its gzipped rotation, counted
+    independently here; a log without request times says so instead of leaving latency out."""
+    now = time.time() - 600
+    rng = random.Random(6)
+    expected = {"codes": {}, "404": {}, "5xx": {}, "clients": {}, "bytes": 0, "hours": {}}
+    files = {"access.log": [], "access.log.1.gz": []}
+    for index in range(3000):
+        ts = now - index * 97  # about 3.4 days, newest first
+        roll = rng.random()
+        status, path = (404, rng.choice(["/wp-login.php", "/.env", "/favicon.ico"])) if roll < 0.08 else \
+            (502, "/api/leads") if roll < 0.11 else (500, "/api/availability/%d" % rng.randint(1, 9)) if roll < 0.12 \
+            else (rng.choice([200, 200, 200, 301, 304]), rng.choice(PATHS))
+        client = "203.0.113.%d" % min(int(rng.paretovariate(1.2)), 250)
+        size = 0 if status == 304 else rng.randint(150, 80000)
+        line = '%s - - [%s] "GET %s?utm=%d HTTP/1.1" %d %s "-" "Mozilla/5.0"' % (
+            client, time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(ts)), path, index, status,
+            size if size else "-")
+        files["access.log" if index < 1800 else "access.log.1.gz"].insert(0, line)
+        expected["codes"][str(status)] = expected["codes"].get(str(status), 0) + 1
+        bucket = "404" if status == 404 else "5xx" if status >= 500 else None
+        if bucket:
+            expected[bucket][path.split("?")[0]] = expected[bucket].get(path, 0) + 1
+        expected["clients"][client] = expected["clients"].get(client, 0) + 1
+        expected["bytes"] += size
+        hour = time.strftime("%Y-%m-%dT%H:00Z", time.gmtime(ts))
+        expected["hours"][hour] = expected["hours"].get(hour, 0) + 1
+    logs = tmp_path / "logs"
+    _write(logs / "access.log", files["access.log"])
+    _write(logs / "access.log.1.gz", files["access.log.1.gz"], compress=True)
+    checks, _ = _scan(tmp_path / "run", {"sources": [{"name": "web", "format": "combined",
+                                                      "paths": [str(logs / "access.log*")]}], "top_n": 3})
+    errors = checks[("log.errors", "web")]
+    assert errors["status_codes"] == dict(sorted(expected["codes"].items()))
+    top = lambda counts, key: [{key: k, "requests": v} for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]]
+    assert errors["top_404_paths"] == top(expected["404"], "path")
+    assert errors["top_5xx_paths"] == top(expected["5xx"], "path") and errors["top_5xx_paths"][0]["path"] == "/api/leads"
+    assert errors["top_clients"] == top(expected["clients"], "client")
+    metrics = errors["metrics"]
+    assert metrics["distinct_clients"] == len(expected["clients"]) and metrics["served_bytes"] == expected["bytes"]
+    assert errors["requests_per_hour"] == dict(sorted(expected["hours"].items()))
+    assert metrics["requests_per_hour_peak"] == max(expected["hours"].values())
+    latency = checks[("log.latency", "web")]
+    assert latency["status"] == "unknown" and "no response times in this log" in latency["summary"]
