@@ -27,6 +27,11 @@ os.chdir(REPO)
 if "UPKEEP_REPORT_DIR" not in os.environ:
     os.environ["UPKEEP_REPORT_DIR"] = tempfile.mkdtemp(prefix="upkeep-test-reports-")
 
+# Every report the tests make is checked against the shipped JSON Schema before it is written
+# (src/upkeep/report/contract.py): in-process publish calls, and the wrapper and ansible-playbook's
+# callback plugin, which inherit the variable as subprocesses.
+os.environ["UPKEEP_VALIDATE_REPORTS"] = "1"
+
 pytest_plugins = [
     "tests.support.fixtures_pki",
     "tests.support.fixtures_http",

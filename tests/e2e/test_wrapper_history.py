@@ -52,7 +52,7 @@ def test_two_runs_give_trends_new_findings_and_a_full_maintenance_record(tmp_pat
     second = upkeep("run", "daily", "-i", inventory(tmp_path, 1500, [
         finding("Slow query: mean 640 ms", "SELECT 1"),
         finding("Blocking lock chain", "pid 77", "critical"),
-        dict(finding("Public table without RLS", "public.leads"), acknowledged={"reason": "read-only data"}),
+        dict(finding("Public table without RLS", "public.leads"), acknowledged={"reason": "read-only data", "expires": "2099-12-31"}),
     ]), "--report-dir", reports)
     assert second.returncode == 1, second.stdout + second.stderr
     two = latest_report(reports)

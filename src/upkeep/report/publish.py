@@ -19,6 +19,7 @@ import tempfile
 from typing import Callable
 
 from ..history import record
+from .contract import validate_before_writing
 from .enrich import enrich
 from .render import LATEST, RENDERERS
 
@@ -56,6 +57,8 @@ def publish(report: dict, report_dir: str | os.PathLike, history_path: str | os.
         warnings = []
         problems.append("history comparison skipped: %s" % _reason(exc))
 
+    # Tests set UPKEEP_VALIDATE_REPORTS=1: a report that breaks the schema is refused before any file exists.
+    validate_before_writing(report)
     run_dir, written, file_problems = _write_files(report, pathlib.Path(report_dir))
     problems += file_problems
     try:
