@@ -12,10 +12,21 @@ short_description: Audit logins (auth logs, Supabase Auth) for brute force, a su
 description:
   - Reads sshd login lines from syslog-style auth logs (C(auth.log), C(secure); current, rotated and
     gzip files by glob), the application's auth events from JSON logs (event names configurable)
-    and, with O(database), the login rows of Supabase Auth's C(auth.audit_log_entries) over the last
-    O(window_days). All sources are merged into one stream, so a success recorded in the database
+    and, with O(database), the login rows of Supabase Auth's C(auth.audit_log_entries) over the
+    O(window_days) ending at O(window_end) (default now) and the O(baseline_days) before it. All sources are merged into one stream, so a success recorded in the database
     after a burst of failures in the sshd or app logs from the same IP is caught; the evidence
     names the source of each event.
+  - Files are chosen by their content, as upkeep_log_scan chooses them - skipped only when the newest line
+    (read from the end) is older than the baseline, or the oldest after an explicit O(window_end) - and each skip
+    says why. Year-less syslog stamps get the year that puts them at most a day after the file's modification
+    time (the files list says C(year_inferred)).
+  - A log source with no line in the window is never read as "0 failed logins" - the checks are C(unknown) with
+    how many lines the files hold and the newest one's time (C(unread) names the source).
+  - sshd failures are counted by method (password, publickey, keyboard-interactive/pam, hostbased); C(Failed none)
+    is a client asking which methods exist, reported as C(method_probes) and never counted as a failure or toward
+    brute force. Failures for names sshd does not know and for existing users are counted apart, and each
+    accepted sshd login is listed with user, source address and method (C(access_patterns)); the app's and the
+    table's logins, customers' e-mail addresses, are only counted.
   - Emits C(auth.failed_logins) (failures, successes, invalid user names, top IPs and users),
     C(auth.brute_force) (an IP with O(brute_force_failures) failures within O(brute_force_window_s),
     or failures for O(stuffing_users) different users - credential stuffing; warning) and
@@ -293,8 +304,10 @@ checks:
       type: str
     metrics:
       description:
-        - auth.failed_logins - failed_logins, successful_logins, invalid_user_attempts, source_ips, users_tried,
-          allowlisted_failures.
+        - auth.failed_logins - failed_logins (real authentication failures), successful_logins,
+          invalid_user_attempts, source_ips, users_tried, allowlisted_failures, baseline_failed_logins,
+          baseline_successful_logins, method_probes, failed_invalid_users, failed_existing_users and
+          failed_<method> (failed_password, failed_publickey, failed_keyboard_interactive_pam, failed_hostbased).
         - auth.brute_force - brute_force_ips, credential_stuffing_ips.
         - auth.compromise - success_after_failures_ips.
         - auth.audit_log - audit_log_events, audit_log_truncated (1 when O(database.max_events) was hit).
@@ -309,6 +322,21 @@ checks:
       type: list
       elements: dict
       returned: for auth.failed_logins when a log was read
+    failures_by_method:
+      description: auth.failed_logins - sshd failures per method (probes with C(none) left out).
+      type: dict
+      returned: for auth.failed_logins when a log was read
+    access_patterns:
+      description:
+        - auth.failed_logins - accepted sshd logins grouped by user, source address and method, with the count
+          and the first and last time (at most 50).
+      type: list
+      elements: dict
+      returned: for auth.failed_logins when a log was read
+    unread:
+      description: Per log source that gave nothing about the window, why (no file, empty, no line in the window).
+      type: dict
+      returned: for the three log checks
     events_by_source:
       description: auth.failed_logins - per source name, the count of each event kind (fail, success, invalid_user).
       type: dict
@@ -320,6 +348,10 @@ suspicious_ips:
   returned: in audit mode
   type: list
   elements: dict
+window:
+  description: The audited window - epoch C(start), C(end), C(baseline_start), C(days), C(baseline_days).
+  returned: in audit mode
+  type: dict
 collected:
   description:
     - With O(mode=collect), what was read - C(sources) (one record per database with C(status) ok or unknown and
