@@ -22,7 +22,7 @@ from .auth_audit_db import FAIL, INVALID, SUCCESS
 from .logs_files import FileReport, read_lines
 from .logs_formats import epoch_of, first_field, split_syslog
 from .logs_signatures import mask_secrets
-from .logs_window import mtime_of, select_files, stamp
+from .logs_window import matching_files, mtime_of, select_files, stamp
 
 AUTH_FORMATS = ("syslog", "json")
 DEFAULT_FAILURE_EVENTS = ["login_failed", "login_failure", "auth.login_failed", "auth.failed", "signin_failed",
@@ -161,9 +161,10 @@ def collect_events(sources, window):
     reads). A read is a dict: name, matched, skipped, lines, stamped, in_window, newest."""
     events, files, reads = [], [], []
     for source in sources:
-        paths, skipped, matched = select_files(source["paths"], line_times(source), window)
+        matched = matching_files(source["paths"])
+        paths, skipped = select_files(matched, line_times(source), window)
         clock = LineClock(window)
-        read = {"name": source["name"], "paths": source["paths"], "matched": matched, "skipped": skipped,
+        read = {"name": source["name"], "paths": source["paths"], "matched": len(matched), "skipped": skipped,
                 "lines": 0, "clock": clock}
         for path in paths:
             report = FileReport(path)
