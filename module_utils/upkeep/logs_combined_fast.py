@@ -36,7 +36,6 @@ import calendar
 import re
 import time
 from collections import Counter
-from operator import itemgetter
 
 from .logs_files import MAX_LINE_BYTES
 from .logs_formats import TIME_UNITS
@@ -48,16 +47,13 @@ _MONTH_NUMBERS = {name.lower(): index for index, name in enumerate(_MONTH_NAMES,
 # The first line's stamp, to know the block's zone and first hour.
 _STAMP_RE = re.compile(rb'\[(\d\d)/([A-Za-z]{3})/(\d{4}):(\d\d):\d\d:\d\d ([+-])(\d\d)(\d\d)\] "')
 _STATUS_RE = re.compile(rb'HTTP/[0-9.]+" ([1-5]\d\d) ')
-# The status and, read where the line parser reads it, the size after it (digits up to a space or
-# the end of the line, "-" for none): one pass gives both. A line with another size goes to the
-# line parser, as one without a status does.
-_STATUS_SIZE_RE = re.compile(rb'HTTP/[0-9.]+" ([1-5]\d\d) (\d+|-)(?=[ \n]|\Z)')
-# The client, the first field of each line (the block is read with a newline put before it).
+# The size, read where the line parser reads it: right after the status, digits up to a space or
+# the end of the line; anything else ("-", garbage) is no size for either.
+_SIZE_RE = re.compile(rb'HTTP/[0-9.]+" [1-5]\d\d (\d+)(?=[ \n]|\Z)')
+# The client, the first field of each line after the first.
 _CLIENT_RE = re.compile(rb'\n([^ \n]+) ')
-_NOT_FOUND_RE = re.compile(rb'" 404 ')
-_FIRST = itemgetter(0)
-_SECOND = itemgetter(1)
-_NOT_DASH = b"-".__ne__
+_FIRST_CLIENT_RE = re.compile(rb'([^ \n]+) ')
+_NOT_FOUND = b'" 404 '
 # Where an odd request may be: nginx writes a request it could not read byte for byte, a TLS
 # handshake or probe as "\x16\x03...", a connection closed before any request as "-". The
 # first is found by its backslash (memchr speed), the second looked for only when needed.
@@ -128,14 +124,14 @@ class BlockCounter(object):
         lines = block.count(b"\n") + 1
         if not _FIRST_LINE_START_RE.match(block):
             return None
-        pairs = _STATUS_SIZE_RE.findall(block)  # one (status, size) per line
+        codes = _STATUS_RE.findall(block)  # one status per line
         odd_lines = []
-        if len(pairs) != lines:
-            block, odd_lines = _without_odd_lines(block, lines - len(pairs))
+        if len(codes) != lines:
+            block, odd_lines = _without_odd_lines(block, lines - len(codes))
             if block is None:
                 return None
-            lines = len(pairs)
-        codes = Counter(map(_FIRST, pairs))
+            lines = len(codes)
+        codes = Counter(codes)
         found = self._region(block, lines)
         if found is None:
             return None
@@ -149,7 +145,7 @@ class BlockCounter(object):
             return None
         if region != CURRENT:
             return BlockTally(region, lines, codes, [], errors, odd_lines)
-        review = _review(block, lines, codes, pairs, hours)
+        review = _review(block, lines, codes, hours)
         if review is None:
             return None
         return BlockTally(region, lines, codes, self._duration_re.findall(block), errors, odd_lines, review)
@@ -210,26 +206,29 @@ class BlockCounter(object):
         return None  # the span holds a boundary: its lines may fall on both sides
 
 
-def _review(block, lines, codes, pairs, hours):
+def _review(block, lines, codes, hours):
     """(bytes served, clients, 404 paths, requests per UTC hour) of a block of the window, or
     None when a line would not read as the line parser reads it."""
     if hours is None:
         return None
-    clients = _CLIENT_RE.findall(b"\n" + block)
-    if len(clients) != lines:
+    clients = _CLIENT_RE.findall(block)
+    first = _FIRST_CLIENT_RE.match(block)
+    if first is None or len(clients) + 1 != lines:
         return None
+    clients.append(first.group(1))
     not_found = Counter()
     if codes.get(b"404"):
-        for match in _NOT_FOUND_RE.finditer(block):
-            line = _line_at(block, match.start())
-            # The request is the first quoted field after the stamp (no escaped quote in the block).
-            start = line.find(b'] "') + 3
-            request = line[start:line.find(b'"', start)]
+        # The request is the quoted field the status follows (no quote inside it: escaped quotes
+        # send the block to the line parser), its path the second word, as the line parser splits it.
+        position = block.find(_NOT_FOUND)
+        while position >= 0:
+            request = block[block.rfind(b'"', 0, position) + 1:position]
             parts = request.split(b" ", 2)
             not_found[parts[1] if len(parts) >= 2 else request] += 1
+            position = block.find(_NOT_FOUND, position + 6)
         if sum(not_found.values()) != codes[b"404"]:
             return None  # " 404 " elsewhere than after a request (a user agent): line by line
-    return sum(map(int, filter(_NOT_DASH, map(_SECOND, pairs)))), clients, not_found, hours
+    return sum(map(int, _SIZE_RE.findall(block))), clients, not_found, hours
 
 
 def _hour_epoch(match, offset):

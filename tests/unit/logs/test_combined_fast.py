@@ -81,8 +81,13 @@ def _line(rng, ts, zone="+0000", odd=None):
         prefix = "Nov 28 11:00:00 web1 nginx: "
     elif odd == "vhost":
         prefix = "shop.example:443 "
-    line = '%s203.0.113.%d - %s [%s] "%s" %d %d "%s" "Mozilla/5.0"%s' % (
-        prefix, rng.randint(1, 254), user, _stamp(ts, zone), request, status, rng.randint(10, 5000), referer, tail)
+    # What the access review reads: the client (IPv6 too), the size ("-" or junk is none).
+    client = "2001:db8::%x" % rng.randint(1, 4) if odd == "ipv6" else "203.0.113.%d" % rng.randint(1, 254)
+    size = "-" if odd == "dash_size" else "%dk" % rng.randint(1, 9) if odd == "size_junk" else str(rng.randint(10, 5000))
+    if odd == "not_found_query":
+        request, status = "GET /wp-login.php?redirect_to=%%2Fadmin&x=%d HTTP/1.1" % rng.randint(0, 9), 404
+    line = '%s%s - %s [%s] "%s" %d %s "%s" "Mozilla/5.0"%s' % (
+        prefix, client, user, _stamp(ts, zone), request, status, size, referer, tail)
     return line
 
 
@@ -150,7 +155,8 @@ def test_every_window_and_boundary_gives_the_line_parsers_figures(tmp_path, smal
 
 
 ODD_KINDS = ["upstream", "keyed", "no_time", "dash_time", "escaped", "no_method", "garbage", "crlf", "status_600",
-             "query", "request_time_keyed", "keyed_quoted", "user_space", "referer_rt", "syslog", "vhost", "tls_probe"]
+             "query", "request_time_keyed", "keyed_quoted", "user_space", "referer_rt", "syslog", "vhost", "tls_probe",
+             "ipv6", "dash_size", "size_junk", "not_found_query"]
 
 
 @pytest.mark.parametrize("odd", ODD_KINDS)
