@@ -58,16 +58,18 @@ def source_spec():
 
 
 class LineClock(object):
-    """The stamped lines of a source seen against the window: how many, how many inside, the newest."""
+    """The lines of a source its format reads, seen against the window: how many, how many with a
+    time, how many inside the window, the newest."""
 
-    __slots__ = ("window", "stamped", "in_window", "newest")
+    __slots__ = ("window", "read", "stamped", "in_window", "newest")
 
     def __init__(self, window):
         self.window = window
-        self.stamped = self.in_window = 0
+        self.read = self.stamped = self.in_window = 0
         self.newest = None
 
     def saw(self, ts):
+        self.read += 1
         if ts is None:
             return
         self.stamped += 1
@@ -164,7 +166,8 @@ def collect_events(sources, window):
         matched = matching_files(source["paths"])
         paths, skipped = select_files(matched, line_times(source), window)
         clock = LineClock(window)
-        read = {"name": source["name"], "paths": source["paths"], "matched": len(matched), "skipped": skipped,
+        read = {"name": source["name"], "paths": source["paths"], "format": source["format"],
+                "matched": len(matched), "skipped": skipped,
                 "lines": 0, "clock": clock}
         for path in paths:
             report = FileReport(path)
@@ -187,8 +190,10 @@ def unread_reason(read, window):
     clock = read["clock"]
     if not read["matched"]:
         return "no file matches %s" % ", ".join(read["paths"])
-    if clock.in_window or (read["lines"] and not clock.stamped):
-        return None
+    if read["lines"] and not clock.read:
+        return "format not recognised: none of its %d lines reads as %s" % (read["lines"], read["format"])
+    if clock.in_window or (clock.read and not clock.stamped):
+        return None  # lines without a time count as now, as the log scan counts them
     newest = [item["newest_line_epoch"] for item in read["skipped"] if "newest_line_epoch" in item]
     newest = max(newest + ([clock.newest] if clock.newest is not None else []), default=None)
     if not read["lines"] and not read["skipped"]:

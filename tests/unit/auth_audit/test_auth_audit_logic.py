@@ -142,3 +142,13 @@ def test_bad_parameters_name_the_parameter(change, message):
     with pytest.raises(ParameterError) as caught:
         audit(params, now=NOW)
     assert message in str(caught.value)
+
+
+def test_a_source_in_another_format_is_unknown_not_zero_failures(tmp_path):
+    """An nginx access log configured as the sshd source: nothing reads as syslog, so the audit
+    cannot say "0 failed logins"."""
+    path = tmp_path / "auth.log"
+    _write(path, ['203.0.113.5 - - [28/Nov/2026:11:00:00 +0000] "POST /login HTTP/1.1" 401 12 "-" "curl"\n'] * 5)
+    checks = _by(audit(_params([{"name": "sshd", "format": "syslog", "paths": [str(path)]}]), now=NOW)[0])
+    assert checks["auth.failed_logins"]["status"] == "unknown"
+    assert "format not recognised: none of its 5 lines reads as syslog" in checks["auth.failed_logins"]["summary"]
