@@ -6,8 +6,8 @@ Standard library only: shipped to managed hosts.
 
 from __future__ import annotations
 
-from .logs_formats import (CONTINUATION, FORMATS, parse_combined, parse_json, parse_postgres, parse_postgres_csv,
-                           parse_syslog)
+from .logs_formats import CONTINUATION, FORMATS, parse_combined, parse_json, parse_syslog
+from .logs_formats_pg import parse_postgres, parse_postgres_csv
 from .logs_formats_more import compile_custom, parse_apache_error, parse_custom, parse_nginx_error
 from .logs_window import file_edges
 from .result import ParameterError

@@ -5,7 +5,8 @@ from __future__ import annotations
 import calendar
 
 from ansible.module_utils.upkeep.logs_formats import (
-    CONTINUATION, parse_combined, parse_iso, parse_json, parse_postgres, parse_postgres_csv, parse_syslog)
+    CONTINUATION, parse_combined, parse_iso, parse_json, parse_syslog)
+from ansible.module_utils.upkeep.logs_formats_pg import parse_postgres, parse_postgres_csv
 
 NGINX = ('203.0.113.9 - - [28/Nov/2026:20:42:55 +0000] "GET /api/products/812?ref=home HTTP/1.1" 502 157 '
          '"https://almazahir.com/" "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0" 1.532')
