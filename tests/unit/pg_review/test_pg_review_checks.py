@@ -22,11 +22,13 @@ def review(cluster, database, checks, **settings):
 
 
 def run(cluster, database, *statements):
-    """Run statements as the app role on a connection closed afterwards (closing flushes its
-    activity statistics, which the checks read)."""
+    """Run statements as the app role, their activity statistics (which the checks read) in
+    shared memory before this returns: closing the session would flush them only when its
+    backend exits, which a loaded machine can delay past the next session's first read."""
     with psycopg.connect(app_dsn(cluster, database), autocommit=True) as conn:
         for statement in statements:
             conn.execute(statement)
+        conn.execute("SELECT pg_stat_force_next_flush()")
 
 
 def titles(item):
