@@ -16,6 +16,7 @@ Standard library only: shipped to managed hosts.
 from __future__ import annotations
 
 import glob
+import math
 import os
 import time
 import zlib
@@ -71,9 +72,13 @@ def parse_window_end(value):
         return None
     text = str(value).strip()
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
-        pass
+        number = None
+    if number is not None:
+        if not math.isfinite(number):
+            raise ParameterError("window_end: %r is not a time" % (value,))
+        return number
     if len(text) == 10 and text[4:5] == "-" and text[7:8] == "-":
         text += "T00:00:00"
     parsed = parse_iso(text)

@@ -106,6 +106,21 @@ def test_table_absent_is_unknown_for_that_source_only(host_logs, pg_cluster, pg_
     assert checks["auth.compromise"]["status"] == "critical" and checks["auth.brute_force"]["status"] == "warning"
 
 
+@pytest.mark.parametrize("extra, message", [
+    ({"window_end": "2026-02-30"}, "window_end: '2026-02-30' is not an ISO 8601 time"),
+    ({"window_end": "nan"}, "window_end: 'nan' is not a time"),
+    ({"baseline_days": -1}, "baseline_days: must be greater than 0, got -1"),
+    ({"window_days": 0}, "window_days: must be greater than 0, got 0"),
+])
+def test_bad_window_fails_with_a_clear_message(extra, message, tmp_path):
+    task = {"name": AUDIT, "upkeep_auth_audit": dict({"sources": [{"name": "s", "format": "syslog", "paths": ["/x"]}]},
+                                                     **extra)}
+    run = run_tasks([task], tmp_path=tmp_path)
+    result = run.one(AUDIT)
+    assert result.failed and message in result.res["msg"], result.res
+    assert "Traceback (most recent call last)" not in run.stdout + json.dumps(result.res)
+
+
 def test_bad_allowlist_fails_with_a_clear_message(tmp_path):
     task = {"name": AUDIT, "upkeep_auth_audit": {"sources": [{"name": "s", "format": "syslog", "paths": ["/x"]}],
                                                  "allowlist": ["10.0.0.0/8", "not-an-ip"]}}

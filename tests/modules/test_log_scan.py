@@ -75,6 +75,16 @@ def test_check_mode_leaves_state_and_report_untouched(host_logs, tmp_path):
      "window_days: must be greater than 0"),
     ({"sources": [{"name": "a", "format": "xml", "paths": ["/x"]}]}, "format"),
     ({"sources": [{"name": "a", "format": "json"}]}, "paths"),
+    ({"sources": [{"name": "a", "format": "json", "paths": ["/x"]}], "window_end": "last tuesday"},
+     "window_end: 'last tuesday' is not an ISO 8601 time"),
+    ({"sources": [{"name": "a", "format": "json", "paths": ["/x"]}], "baseline_days": 0},
+     "baseline_days: must be greater than 0"),
+    ({"sources": [{"name": "a", "format": "custom", "paths": ["/x"], "pattern": "(?P<time>\\S+) (?P<msg>.*)"}]},
+     "sources[0].pattern: unknown group name(s) msg"),
+    ({"sources": [{"name": "a", "format": "custom", "paths": ["/x"], "pattern": "(?P<time>[0-9"}]},
+     "sources[0].pattern: not a valid regular expression"),
+    ({"sources": [{"name": "a", "format": "syslog", "paths": ["/x"], "time_format": "%H"}]},
+     "sources[0].time_format: only with format custom"),
 ])
 def test_bad_parameters_fail_with_a_clear_message(args, message, tmp_path):
     run = run_tasks([{"name": SCAN, "upkeep_log_scan": args}], tmp_path=tmp_path)
