@@ -353,3 +353,24 @@ def test_access_review_per_status_paths_clients_bytes_and_hours(tmp_path):
     assert metrics["requests_per_hour_peak"] == max(expected["hours"].values())
     latency = checks[("log.latency", "web")]
     assert latency["status"] == "unknown" and "no response times in this log" in latency["summary"]
+
+
+def test_role_passes_the_window_to_the_module(tmp_path):
+    """The role's upkeep_logs_window_end and upkeep_logs_baseline_days reach the module."""
+    rng = random.Random(11)
+    _write(tmp_path / "logs" / "access.log.1", _access_day(rng, ARCHIVE_END - DAY, 100) +
+           _access_day(rng, ARCHIVE_END, 120, error_every=4))
+    playbook = tmp_path / "play.yml"
+    playbook.write_text("- hosts: all\n  gather_facts: false\n  roles: [upkeep_logs]\n")
+    inventory = _inventory(sys.executable, upkeep_logs_sources=[
+        {"name": "web", "format": "auto", "paths": [str(tmp_path / "logs" / "access.log*")]}],
+        upkeep_logs_window_end="2025-03-14T23:00:00Z", upkeep_logs_window_days=1, upkeep_logs_baseline_days=1,
+        upkeep_logs_state_path="", upkeep_logs_report_path="")
+    run = run_tasks(None, inventory=inventory, playbook=playbook, tmp_path=tmp_path / "run")
+    result = run.one(ROLE_TASK)
+    assert not result.failed, run.stdout[-3000:]
+    errors = next(c for c in result.res["checks"] if c["id"] == "log.errors")
+    assert errors["metrics"]["requests"] == 120 and errors["metrics"]["baseline_entries"] == 100
+    assert errors["format"] == "combined" and errors["format_detected"] is True
+    assert result.res["window"] == {"start": ARCHIVE_END - DAY, "end": ARCHIVE_END, "days": 1.0,
+                                    "baseline_start": ARCHIVE_END - 2 * DAY, "baseline_days": 1.0, "end_given": True}
