@@ -2,13 +2,14 @@
 check the set-up (doctor), manage the sandbox.
 
 Exit codes (DESIGN.md): 0 ok, 1 warning, 2 critical, 3 unknown or the run failed, 64 usage
-error. Nothing reaches the user as a traceback: usage problems are one line naming what is
+error, 75 (EX_TEMPFAIL) when ``upkeep run`` finds its cadence already running (lock.py). Nothing reaches the user as a traceback: usage problems are one line naming what is
 wrong, anything unexpected is a short message and exit 3.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -16,11 +17,12 @@ import pathlib
 import sqlite3
 import sys
 
-from . import cadences
+from . import cadences, schedule_cli
 from .runner import UsageError, check_inventory_parses, parse_extra_vars, resolve_inventory
 
 EXIT_UNKNOWN = 3
 EXIT_USAGE = 64
+EXIT_ALREADY_RUNNING = 75  # lock.py: EX_TEMPFAIL, "try again later"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,13 +52,18 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=int, default=3600, metavar="S", help="stop the run after S seconds (default 3600)")
     run.add_argument("--keep-artifacts", metavar="DIR", help="keep ansible-runner's artifacts (events, stdout) under DIR")
     run.add_argument("-q", "--quiet", action="store_true", help="no live progress; only the verdict and report paths")
+    run.add_argument("--prometheus-textfile", metavar="PATH",
+                     help="also write a Prometheus textfile (a directory: upkeep_<cadence>.prom in it) for "
+                          "node_exporter (default: $UPKEEP_PROMETHEUS_TEXTFILE)")
 
     listing = sub.add_parser("list", help="list cadences, their roles and the checks each can emit")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
 
     report = sub.add_parser("report", help="print a stored report")
     report.add_argument("run_id", nargs="?", default="last", help="`last` (default) or a run id")
-    report.add_argument("--format", choices=("summary", "json", "md", "html", "junit"), default="summary")
+    report.add_argument("--format", choices=("summary", "json", "md", "html", "junit", "nagios"), default="summary",
+                        help="nagios: one plugin status line with perfdata, exit 0/1/2/3")
+    report.add_argument("--cadence", help="with `last`: the newest run of this cadence")
     _report_dir_option(report)
 
     history = sub.add_parser("history", help="list recent runs from the history store")
@@ -69,6 +76,8 @@ def _build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("-i", "--inventory", help="inventory file or directory (default: the sandbox's)")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     _report_dir_option(doctor)
+
+    schedule_cli.add_parser(sub, _report_dir_option)
 
     sandbox = sub.add_parser("sandbox", help="the embedded sandbox platform on loopback")
     sandbox.add_argument("action", choices=("up", "down", "status"))
@@ -113,12 +122,37 @@ def cmd_run(args) -> int:
     if args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds, got %d" % args.timeout)
 
+    report_dir = _report_dir(args)
+    textfile = args.prometheus_textfile or os.environ.get("UPKEEP_PROMETHEUS_TEXTFILE")
+    if textfile:
+        from .report.prometheus import TextfileError, check_usable
+        try:
+            check_usable(textfile, args.cadence)  # said now, not after an hour-long run
+        except TextfileError as exc:
+            raise UsageError(str(exc)) from None
+
+    from .lock import AlreadyRunning, cadence_lock
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(cadence_lock(report_dir, args.cadence))
+    except AlreadyRunning as exc:
+        print("upkeep: %s: not starting a second run (exit %d)" % (exc, EXIT_ALREADY_RUNNING), file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
+    except OSError as exc:
+        # The report dir is unusable; publish will name what could not be written. Running
+        # without a lock beats not running at all.
+        print("upkeep: warning: no run lock in %s (%s); running without one" % (report_dir, exc.strerror or exc),
+              file=sys.stderr)
+    with held:
+        return _run_locked(args, playbook, inventory, extravars, extravar_files, report_dir, textfile)
+
+
+def _run_locked(args, playbook, inventory, extravars, extravar_files, report_dir, textfile) -> int:
     from .progress import Progress
     from .report.collector import Collector, run_versions
-    from .report.publish import publish
+    from .report.publish import default_publishers, publish
     from .runner import RunRequest, interrupt_guard, run_playbook
 
-    report_dir = _report_dir(args)
     progress = Progress(quiet=args.quiet)
     collector = Collector(args.cadence, on_check=progress.check)
     request = RunRequest(playbook=playbook, inventory=str(inventory), limit=args.limit, check=args.check,
@@ -135,7 +169,7 @@ def cmd_run(args) -> int:
                  "tags": args.tags, "skip_tags": args.skip_tags, "check_mode": bool(args.check),
                  "timeout_s": args.timeout, "source": "upkeep run", "report_dir": str(report_dir),
                  **run_versions()})
-        published = publish(report, report_dir, _history_path(args))
+        published = publish(report, report_dir, _history_path(args), default_publishers(textfile))
     for warning in published.warnings:
         print("upkeep: warning: %s" % warning, file=sys.stderr)
     # The verdict is the checks' whatever the disk did: a problem writing is said, not turned into exit 3.
@@ -168,9 +202,17 @@ def cmd_list(args) -> int:
 def cmd_report(args) -> int:
     from .report.render import find_run, load_report
     try:
-        run_dir = find_run(_report_dir(args), args.run_id)
+        run_dir = _newest_of(_report_dir(args), args.cadence) if args.cadence else find_run(_report_dir(args), args.run_id)
     except FileNotFoundError as exc:
+        if args.format == "nagios":  # a plugin answers 0-3 whatever happens: no report is UNKNOWN
+            print("UPKEEP UNKNOWN - %s" % exc)
+            return EXIT_UNKNOWN
         raise UsageError("%s (run `upkeep history` to see the stored runs)" % exc) from None
+    if args.format == "nagios":
+        from .report.nagios import render
+        line, code = render(load_report(run_dir))
+        print(line)
+        return code
     if args.format == "summary":
         from .progress import Console, print_summary, summary_text
         report = load_report(run_dir)
@@ -183,6 +225,19 @@ def cmd_report(args) -> int:
     name = {"json": "report.json", "md": "report.md", "html": "report.html", "junit": "junit.xml"}[args.format]
     sys.stdout.write((run_dir / name).read_text(encoding="utf-8"))
     return 0
+
+
+def _newest_of(report_dir: pathlib.Path, cadence: str) -> pathlib.Path:
+    """The newest run directory of ``cadence`` (run ids sort by their UTC start)."""
+    runs = sorted((p for p in report_dir.glob(cadence + "-*") if (p / "report.json").is_file()),
+                  key=lambda p: (p.name.split("Z")[0], len(p.name), p.name))
+    if not runs:
+        raise FileNotFoundError("no report of cadence %r in %s" % (cadence, report_dir))
+    return runs[-1].resolve()
+
+
+def cmd_schedule(args) -> int:
+    return schedule_cli.run(args, _report_dir(args), _history_path(args))
 
 
 def cmd_history(args) -> int:
@@ -241,7 +296,7 @@ def cmd_sandbox(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "history": cmd_history, "doctor": cmd_doctor,
-            "sandbox": cmd_sandbox}
+            "sandbox": cmd_sandbox, "schedule": cmd_schedule}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,9 +39,15 @@ class Published:
 Publisher = Callable[[dict, "pathlib.Path | None"], None]
 
 
-def default_publishers() -> list[tuple[str, Publisher]]:
-    """The publishers after the files and the history row, in order."""
-    return []
+def default_publishers(prometheus_textfile: str | None = None) -> list[tuple[str, Publisher]]:
+    """The publishers after the files and the history row, in order: the Prometheus textfile
+    when ``prometheus_textfile`` or ``$UPKEEP_PROMETHEUS_TEXTFILE`` names one."""
+    found: list[tuple[str, Publisher]] = []
+    textfile = prometheus_textfile or os.environ.get("UPKEEP_PROMETHEUS_TEXTFILE")
+    if textfile:
+        from .prometheus import publisher  # imported here: it imports this module's write_file
+        found.append(("prometheus", publisher(textfile)))
+    return found
 
 
 def publish(report: dict, report_dir: str | os.PathLike, history_path: str | os.PathLike,
@@ -52,7 +58,7 @@ def publish(report: dict, report_dir: str | os.PathLike, history_path: str | os.
     report.setdefault("run", {})
     problems: list[str] = []
     try:
-        warnings = enrich(report, history_path)
+        warnings = enrich(report, history_path, report_dir=report_dir)
     except Exception as exc:  # a comparison is extra: the verdict must be written without it
         warnings = []
         problems.append("history comparison skipped: %s" % _reason(exc))
