@@ -168,7 +168,9 @@ def test_an_interrupted_run_leaves_no_secret_in_any_temp_directory(tmp_path, how
     argv = [str(BIN / "upkeep"), "run", "daily", "-i", str(two_hosts(tmp_path)), "--report-dir", str(tmp_path / "r"),
             "-e", "@%s" % secret_file, "-e", "upkeep_fake_sleep_s=60"]
     if how == "timeout":
-        argv += ["--timeout", "8"]
+        # The cut must come while the task given the secret runs: it starts after about 2 s here
+        # and 6 s on a loaded 2-core machine, and a cut before it would find nothing to leak.
+        argv += ["--timeout", "20"]
     proc = subprocess.Popen(argv, cwd=REPO, env=env(HOME=str(home), TMPDIR=str(tmpdir)), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
