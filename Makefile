@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint unit install sandbox-down clean bench
+.PHONY: demo test test-pythons lint unit install sandbox-down clean bench
 
 install: $(STAMP)
 
@@ -35,6 +35,11 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
+# The supported Pythons besides .venv's 3.11 (3.12, 3.13): each in its own .venv-X.Y, the install
+# and a fast subset; a Python that is not installed is skipped with a line saying so.
+test-pythons:
+	tests/pythons.sh
+
 sandbox-down: $(STAMP)
 	$(BIN)/upkeep sandbox down
 
@@ -43,4 +48,4 @@ bench: $(STAMP)
 
 clean:
 	-$(BIN)/upkeep sandbox down
-	rm -rf $(VENV) reports .sandbox
+	rm -rf $(VENV) .venv-3.* reports .sandbox
