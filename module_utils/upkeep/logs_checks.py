@@ -47,10 +47,10 @@ def _newest_read(stats, times_of):
     return max(newest) if newest else None
 
 
-def _unread(check_id, name, status, reason, files, duration_ms, remediation, **extra):
-    return check(check_id, name, status, "%s: %s" % (name, reason), duration_ms=duration_ms, files=files,
-                 findings=[finding(WARNING, reason[:1].upper() + reason[1:].split(":")[0], name, reason, remediation)],
-                 **extra)
+def _unread(name, title, reason, files, duration_ms, remediation, **extra):
+    """An unknown log.errors: what was found instead of lines of the window, and what to do."""
+    return check("log.errors", name, UNKNOWN, "%s: %s" % (name, reason), duration_ms=duration_ms, files=files,
+                 findings=[finding(WARNING, title, name, reason, remediation)], **extra)
 
 
 def errors_check(stats, params, window, duration_ms, times_of):
@@ -63,13 +63,13 @@ def errors_check(stats, params, window, duration_ms, times_of):
     detected = {"format": fmt, "format_detected": True} if source.get("detected") else {"format": fmt}
     parsed = stats.entries + stats.previous_entries + stats.outside
     if not stats.matched:
-        return _unread("log.errors", name, UNKNOWN, "no file matches %s" % ", ".join(source["paths"]), files,
+        return _unread(name, "No log file", "no file matches %s" % ", ".join(source["paths"]), files,
                        duration_ms, "Check the source's paths in the inventory.")
     if stats.files and not readable:
-        return _unread("log.errors", name, UNKNOWN, "no file could be read (%s)" % stats.files[0].problem, files,
+        return _unread(name, "No readable log file", "no file could be read (%s)" % stats.files[0].problem, files,
                        duration_ms, "Check the permissions of the files for the user the scan runs as.")
     if readable and not parsed and stats.unparsed:
-        return _unread("log.errors", name, UNKNOWN,
+        return _unread(name, "Format not recognised",
                        "format not recognised: none of the %d lines reads as %s" % (stats.unparsed, fmt), files,
                        duration_ms, "Set the source's format, or describe the log with format: custom and a pattern.",
                        unparsed_samples=stats.unparsed_samples, **detected)
@@ -79,7 +79,7 @@ def errors_check(stats, params, window, duration_ms, times_of):
                  "the newest line at %s" % (window.describe(), parsed, stats.previous_entries,
                                             " and %d files with none of either window" % len(stats.skipped)
                                             if stats.skipped else "", stamp(newest))
-        return _unread("log.errors", name, UNKNOWN, reason, files, duration_ms,
+        return _unread(name, "No entries in the window", reason, files, duration_ms,
                        "Review the period the log covers with window_end (and window_days), or check that the "
                        "application still writes to this file.", newest_line_at=stamp(newest), **detected)
     request_log = is_request_log(stats)
