@@ -6,6 +6,7 @@ import contextlib
 import re
 import sys
 import threading
+import time
 
 import pytest
 
@@ -44,9 +45,26 @@ def test_healthy_app_recovers_within_the_objective(https_app):
 
 
 def test_time_to_healthy_counts_the_polls_until_the_app_answers_healthy(https_app):
+    # The app turns healthy once it has answered a degraded poll and 0.6 s have passed. A timer
+    # alone could fire before the first poll when a loaded machine makes the command or the
+    # TLS handshake slow, and the first poll would already be healthy.
+    log_start, started, stop = len(https_app.access_log.getvalue()), time.monotonic(), threading.Event()
+
+    def turn_healthy_after_a_degraded_answer():
+        while not stop.wait(0.01):
+            answered = '"GET /api/health HTTP/1.1" 503' in https_app.access_log.getvalue()[log_start:]
+            if answered and time.monotonic() - started >= 0.6:
+                https_app.state.health_status = "healthy"
+                return
+
     with health(https_app, "degraded"):
-        threading.Timer(0.6, lambda: setattr(https_app.state, "health_status", "healthy")).start()
-        result = app_recovery(_params(https_app))
+        flipper = threading.Thread(target=turn_healthy_after_a_degraded_answer, daemon=True)
+        flipper.start()
+        try:
+            result = app_recovery(_params(https_app))
+        finally:
+            stop.set()
+            flipper.join()
     assert result["status"] == "ok", result["summary"]
     assert result["metrics"]["health_polls"] >= 2
     assert result["metrics"]["time_to_healthy_ms"] >= 550
