@@ -141,8 +141,11 @@ def latency_check(stats, params):
     if not sketch.count:
         if not stats.entries or not is_request_log(stats):
             return None
-        return check("log.latency", source["name"], UNKNOWN,
-                     "%s: no response times in this log (%d requests read)" % (source["name"], stats.entries),
+        prefix = source.get("latency_path_prefix")
+        what = "no response times for requests under %s in this log" % prefix if prefix else \
+            "no response times in this log"
+        return check("log.latency", source["name"], UNKNOWN, "%s: %s (%d requests read)" % (source["name"], what,
+                                                                                            stats.entries),
                      metrics={"latency_samples": 0},
                      findings=[finding("info", "No response times in this log", source["name"],
                                        "The log format has no request-time field, so latency cannot be judged.",
