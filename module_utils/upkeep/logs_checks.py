@@ -147,10 +147,13 @@ def latency_check(stats, params):
         return check("log.latency", source["name"], UNKNOWN, "%s: %s (%d requests read)" % (source["name"], what,
                                                                                             stats.entries),
                      metrics={"latency_samples": 0},
-                     findings=[finding("info", "No response times in this log", source["name"],
-                                       "The log format has no request-time field, so latency cannot be judged.",
+                     findings=[finding("info", what[:1].upper() + what[1:], source["name"],
+                                       "No request in the window under %s has a request time, so latency cannot "
+                                       "be judged." % prefix if prefix else "The log format has no request-time "
+                                       "field, so latency cannot be judged.",
                                        "Log the request time: nginx $request_time at the end of log_format, "
-                                       "Apache %D; or a duration group in a custom format.")])
+                                       "Apache %D; or a duration group in a custom format; or check "
+                                       "latency_path_prefix.")])
     warn = option(source, params, "latency_warning_ms", 500.0)
     crit = option(source, params, "latency_critical_ms", 3000.0)
     p50, p95, p99 = (round(sketch.quantile(q), 2) for q in (0.5, 0.95, 0.99))
