@@ -98,7 +98,7 @@ def test_a_bad_endpoint_is_an_unknown_check_with_a_clear_message(https_app, endp
     ({"endpoints": [{"url": "https://127.0.0.1/", "retries": 2}]}, "retries"),
 ])
 def test_bad_top_level_parameters_fail_with_a_clear_message_and_no_traceback(options, message, tmp_path):
-    arguments = dict({"endpoints": [{"url": "https://127.0.0.1/", "inventory_host": "web1"}]}, **options)
+    arguments = dict({"endpoints": [{"url": "https://127.0.0.1/"}]}, **options)
     run = run_tasks([{"name": PROBE, "upkeep_http_check": arguments}], tmp_path=tmp_path)
     result = run.one(PROBE)
     assert result.failed
@@ -106,6 +106,17 @@ def test_bad_top_level_parameters_fail_with_a_clear_message_and_no_traceback(opt
     # ansible-core 2.19 puts exception: "(traceback unavailable)" on every failure; a real one would show.
     assert "Traceback (most recent call last)" not in run.stdout + json.dumps(result.res)
     assert "module_stderr" not in result.res
+
+
+def test_a_bad_shared_setting_of_the_role_is_an_unknown_check_per_fleet_endpoint(tmp_path):
+    """Fleet items (the role's call) each stay in the result as an unknown check naming the role variable."""
+    arguments = {"samples": 0, "endpoints": [{"url": "https://127.0.0.1/", "check": "health", "inventory_host": "web1"},
+                                             {"url": "https://127.0.0.2/", "inventory_host": "web2"}]}
+    result = run_tasks([{"name": PROBE, "upkeep_http_check": arguments}], tmp_path=tmp_path).one(PROBE)
+    assert not result.failed and result.res["status"] == "unknown"
+    assert [(c["host"], c["id"], c["status"]) for c in result.res["checks"]] == [
+        ("web1", "http.health", "unknown"), ("web2", "http.endpoint", "unknown")]
+    assert result.res["checks"][0]["summary"] == "upkeep_http_samples: must be an integer >= 1, got 0"
 
 
 def test_header_values_stay_hidden_when_the_arguments_are_rejected_at_verbosity_3(https_app, tmp_path):

@@ -39,7 +39,7 @@ def test_unknown_cadence_lists_the_known_ones_and_a_missing_standard_playbook_is
 def test_roles_and_declared_checks_are_listed(monkeypatch):
     monkeypatch.setenv("UPKEEP_PLAYBOOK_DIR", str(FIXTURE_PLAYBOOKS))
     [daily] = [info for info in cadences.describe() if info.name == "daily"]
-    assert [r.name for r in daily.roles] == ["upkeep_fake"]
+    assert [r.name for r in daily.roles] == ["upkeep_fake", "upkeep_summary"]
     assert [c["id"] for c in daily.roles[0].checks] == ["fake.health", "fake.local"]
 
 
