@@ -27,6 +27,8 @@ description:
   - Writing goes through the same end-of-run step as the wrapper (C(upkeep.report.publish)); a file that cannot be
     written (a full disk) is named, and the verdict is still printed.
   - A failed task without checks is reported as an C(unknown) check, an unreachable host as C(host.reachable) unknown.
+  - With the extra var C(upkeep_prometheus_textfile) or E(UPKEEP_PROMETHEUS_TEXTFILE) set (a directory, or a path
+    ending in C(.prom)), the run also writes a Prometheus textfile for node_exporter (C(upkeep.report.prometheus)).
   - Loads without being enabled (it is found next to the playbooks) and leaves the stdout callback alone.
 requirements:
   - the upkeep checkout's C(src/) directory (added to the Python path from this file's location) or the C(upkeep)
@@ -78,6 +80,7 @@ class CallbackModule(CallbackBase):
         self._cadence = None
         self._playbook = None
         self._extra_report_dir = None
+        self._prometheus_textfile = None
         self._extra = {}
         self._done = False
         self._disabled = os.environ.get("UPKEEP_WRAPPER") == "1"
@@ -126,6 +129,8 @@ class CallbackModule(CallbackBase):
         self._extra = {key: extra.get(key) for key in ("tower_job_id", "awx_job_id") if extra.get(key) is not None}
         if extra.get("upkeep_report_dir"):
             self._extra_report_dir = str(extra["upkeep_report_dir"])
+        if extra.get("upkeep_prometheus_textfile"):
+            self._prometheus_textfile = str(extra["upkeep_prometheus_textfile"])
 
     def _feed(self, outcome, result):
         if self._collector is None:
@@ -188,7 +193,7 @@ class CallbackModule(CallbackBase):
         try:
             from upkeep.progress import summary_text
             from upkeep.report.collector import run_versions
-            from upkeep.report.publish import publish
+            from upkeep.report.publish import default_publishers, publish
 
             args = context.CLIARGS
             report_dir = self._report_dir()
@@ -206,7 +211,8 @@ class CallbackModule(CallbackBase):
             })
             published = None
             if report_dir:
-                published = publish(report, report_dir, self._history_path(report_dir))
+                published = publish(report, report_dir, self._history_path(report_dir),
+                                    default_publishers(self._prometheus_textfile))
                 for warning in published.warnings:
                     self._display.warning("upkeep_report: %s" % warning)
                 for problem in published.problems:

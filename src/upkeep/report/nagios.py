@@ -3,7 +3,7 @@ exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN), for Nagios, Icinga, Zabbix a
 else that runs plugins.
 
 Performance data follows the Nagios plugin guidelines: ``'label'=value[UOM];[warn];[crit];[min];[max]``,
-the label quoted (a quote inside doubled, ``=`` replaced since no parser accepts it), a unit
+the label quoted (a quote inside doubled, ``=`` and ``|`` replaced since parsers split at them), a unit
 only from the guidelines' list (s, ms, us, %, B, KB, MB, TB; nothing for a plain number), and
 thresholds as ranges: ``500`` alerts above 500; when a lower value is worse (warning above
 critical, as for a cache hit ratio) ``99:`` alerts below 99.
@@ -80,7 +80,8 @@ def _ranges(limits) -> tuple[str, str]:
 
 
 def _quote(label: str) -> str:
-    return "'%s'" % label.replace("=", "_").replace("'", "''")
+    # "|" would end the text part early for parsers that split at every bar.
+    return "'%s'" % label.replace("=", "_").replace("|", "/").replace("'", "''")
 
 
 def _number(value) -> str:
