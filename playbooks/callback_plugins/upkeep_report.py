@@ -191,7 +191,7 @@ class CallbackModule(CallbackBase):
         """The closing lines (always: someone reading a cron mail or an AWX log sees the verdict)
         and, with a report dir, the report written by the end-of-run step the wrapper uses too."""
         try:
-            from upkeep.progress import summary_text
+            from upkeep.report.summary import summary_text  # no rich: an AWX EE may lack it
             from upkeep.report.collector import run_versions
             from upkeep.report.publish import default_publishers, publish
 
