@@ -4,6 +4,7 @@ warning/critical. Each test gets a fresh database (pg_database) owned by the app
 from __future__ import annotations
 
 import pathlib
+import re
 import shutil
 import tempfile
 
@@ -47,7 +48,10 @@ def test_unused_index_found_with_stats_age_and_young_stats_lower_severity(pg_clu
     assert judged["findings"][0]["remediation"].startswith("DROP INDEX CONCURRENTLY public.t_a_idx;")
     young = review(pg_cluster, pg_database, ["unused_indexes"], min_stats_age_days=7)["pg.unused_indexes"]
     assert young["status"] == "ok" and titles(young) == [("info", "Unused index public.t_a_idx")]
-    assert "only 0.0 days old" in young["findings"][0]["detail"] and "means nothing yet" in young["findings"][0]["detail"]
+    # A new database has no statistics reset, so the age runs from the test cluster's start: an
+    # hour or more into a long suite on a slow machine, hence no exact "0.0".
+    age = re.search(r"only (\d+\.\d) days old", young["findings"][0]["detail"])
+    assert age and float(age.group(1)) < 7 and "means nothing yet" in young["findings"][0]["detail"], young
     assert "too early to judge" in young["summary"]
     assert young["findings"][0]["fingerprint"] == judged["findings"][0]["fingerprint"]
     run(pg_cluster, pg_database, "DROP INDEX t_a_idx")
