@@ -94,3 +94,18 @@ def test_a_nearly_full_disk_keeps_report_json_and_names_the_other_files():
         assert any("report.html not written" in p and "No space left" in p for p in published.problems)
         leftovers = [p.name for p in published.run_dir.iterdir() if p.name.startswith(".")]
         assert leftovers == [], "a failed atomic write leaves no temporary behind"
+
+
+def test_the_end_of_a_run_needs_none_of_the_consoles_libraries():
+    """The callback plugin publishes from an AWX execution environment where only
+    awx/requirements.txt is installed (no rich): the modules it imports must not need it."""
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'rich': raise ImportError('no rich here')\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "import upkeep.report.publish, upkeep.report.summary, upkeep.report.collector\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
