@@ -168,14 +168,27 @@ def time_reader(time_format, where):
                              "%%z)" % (where, time_format, ", ".join(TIME_KEYWORDS), ))
     has_year = "%Y" in time_format or "%y" in time_format
     zoned = "%z" in time_format
+    # A trailing fraction (".%f", as most application logs write) makes every stamp distinct: the
+    # whole seconds are read (and cached) once, the fraction added, since strptime is the slow part.
+    fraction = time_format.endswith(".%f") and "%f" not in time_format[:-3]
+    whole_format = time_format[:-3] if fraction else time_format
     cache = {}
 
     def strptime(text, reference):
+        if fraction:
+            text, dot, digits = text.rpartition(".")
+            if not dot or not digits.isdigit() or len(digits) > 6:
+                return None
+            seconds = whole_seconds(text, reference)
+            return None if seconds is None else seconds + int(digits) / 10.0 ** len(digits)
+        return whole_seconds(text, reference)
+
+    def whole_seconds(text, reference):
         key = (text, int(reference // 86400)) if not has_year else text
         if key in cache:
             return cache[key]
         try:
-            parsed = datetime.datetime.strptime(text, time_format)
+            parsed = datetime.datetime.strptime(text, whole_format)
         except ValueError:
             return None
         if zoned:
