@@ -283,6 +283,21 @@ _SYSLOG_ISO_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\S+) (\S+) ([^\s:\[]+)(?:\[\d+\]
 _SYSLOG_LEVEL_RE = re.compile(r"(?i)\b(?:(fatal|panic|critical|emerg)|(error|err|fail(?:ed|ure)?|exception)|(warn(?:ing)?))\b")
 
 
+# (year, month, day, hour) -> epoch of that local hour's start: mktime costs microseconds and a
+# log repeats each hour thousands of times. Hours, not days, so a DST change is honoured.
+_HOUR_STARTS = {}
+
+
+def _local_hour(year, month, day, hour):
+    key = (year, month, day, hour)
+    start = _HOUR_STARTS.get(key)
+    if start is None:
+        if len(_HOUR_STARTS) > 50000:
+            _HOUR_STARTS.clear()
+        start = _HOUR_STARTS[key] = time.mktime((year, month, day, hour, 0, 0, 0, 0, -1))
+    return start
+
+
 def bsd_syslog_time(month, day, hour, minute, second, reference, years=None):
     """Epoch of a year-less syslog stamp (local time), placed in the year that puts it at most a
     day after ``reference``: the modification time of its file, which its newest line is not
@@ -291,10 +306,11 @@ def bsd_syslog_time(month, day, hour, minute, second, reference, years=None):
     year used is added to ``years`` (a set), for the evidence: it is inferred, not read."""
     year = time.localtime(reference).tm_year
     number = _MONTHS.get(month.lower(), 1)
-    stamp = time.mktime((year, number, int(day), int(hour), int(minute), int(second), 0, 0, -1))
+    into_hour = int(minute) * 60 + int(second)
+    stamp = _local_hour(year, number, int(day), int(hour)) + into_hour
     if stamp > reference + 86400:
         year -= 1
-        stamp = time.mktime((year, number, int(day), int(hour), int(minute), int(second), 0, 0, -1))
+        stamp = _local_hour(year, number, int(day), int(hour)) + into_hour
     if years is not None:
         years.add(year)
     return stamp
