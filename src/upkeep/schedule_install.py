@@ -86,6 +86,10 @@ def render_systemd(schedule: Schedule, argv_for, user: bool, timezone: str) -> d
             "Type=oneshot",
             # upkeep run holds a per-cadence lock itself; a second start exits 75 and says so.
             "ExecStart=%s" % " ".join(_systemd_quote(a) for a in argv_for(item.cadence)),
+            # 75 is a run skipped because a manual one of the cadence was going on: not a failure.
+            # 1-3 (warning, critical, unknown) do fail the unit, so OnFailure= and `systemctl
+            # --failed` see a sick platform.
+            "SuccessExitStatus=75",
             "Nice=10",
             "",
         ])
@@ -208,9 +212,11 @@ def remove(report_dir: pathlib.Path) -> tuple[list[str], list[str]]:
     systemctl = ["systemctl"] + (["--user"] if user else [])
     if state.get("enabled"):
         problems: list[str] = []
-        if _run_all([systemctl + ["disable", "--now"] + state["enabled"]], problems):
-            removed.append("disabled %s" % ", ".join(state["enabled"]))
-        left += problems
+        if not _run_all([systemctl + ["disable", "--now"] + state["enabled"]], problems):
+            # Deleting the units of timers still enabled would leave dangling symlinks behind:
+            # change nothing, so that a second remove (once systemctl works) finishes the job.
+            return removed, problems
+        removed.append("disabled %s" % ", ".join(state["enabled"]))
     for entry in state.get("files") or []:
         path = pathlib.Path(entry["path"])
         if not path.exists():

@@ -100,6 +100,7 @@ def test_units_pass_systemd_analyze_verify_and_remove_leaves_nothing(tmp_path, u
     assert "OnCalendar=Mon *-*-* 03:00:00\n" in timer and "Persistent=true\n" in timer
     assert "RandomizedDelaySec=600\n" in timer and "local time (%s)" % schedule.local_timezone() in timer
     service = (dest / "upkeep-weekly.service").read_text()
+    assert "Type=oneshot\n" in service and "SuccessExitStatus=75\n" in service  # a run skipped by the lock
     # systemd would expand a bare % (a specifier) and split at the space: quoted and doubled.
     assert ' --prometheus-textfile "%s/prom 100%%%%/"' % tmp_path in service
 
