@@ -75,6 +75,12 @@ def _validate(params):
     return checked
 
 
+# A csvlog field may hold newlines: a byte range could start inside one. Every other format can
+# be cut at any newline: a line continuing an entry is skipped in counting (CONTINUATION), so a
+# range that starts with one counts what the whole file counts.
+UNSPLITTABLE_FORMATS = ("postgres_csv",)
+
+
 def line_times(source):
     """``times_of(path, lines)`` for logs_window.select_files: the stamps of lines of a source's file."""
     def times_of(path, lines):
@@ -91,7 +97,7 @@ def scan_source(source, stats, signatures, window, workers=1):
     source = stats.source = resolve_format(source, matched, lambda path: mtime_of(path) or window.end)
     paths, stats.skipped = select_files(matched, line_times(source), window)
     if worth_parallel(paths, workers):
-        tasks = plan_tasks(paths, workers, splittable=source["format"] == "combined")
+        tasks = plan_tasks(paths, workers, splittable=source["format"] not in UNSPLITTABLE_FORMATS)
         parts = None if len(tasks) < 2 else map_in_processes(_scan_one_task, [(source, path, byte_range, window)
                                                   for path, byte_range in tasks], workers)
         if parts is not None:

@@ -89,8 +89,8 @@ def scan_file(source, path, stats, signatures, window, byte_range=None):
         return
     last = [""]
     reference = mtime_of(path) or window.end
-    _consume(parser_for(source, reference, report.years)(_remember_last(read_lines(path, report), last)), source,
-             stats, signatures, path, report, last, window)
+    lines = _remember_last(read_lines(path, report, byte_range), last)
+    _consume(parser_for(source, reference, report.years)(lines), source, stats, signatures, path, report, last, window)
 
 
 def _scan_access_log(source, path, report, stats, signatures, window, byte_range):

@@ -199,8 +199,9 @@ def split_lines(block, report):
         yield raw.decode("utf-8", "replace").rstrip("\r")
 
 
-def read_lines(path, report):
-    """Yield the text lines of ``path`` (gzip or plain), recording faults in ``report``."""
-    for block in read_blocks(path, report):
+def read_lines(path, report, byte_range=None):
+    """Yield the text lines of ``path`` (gzip or plain; with ``byte_range``, those of that range of
+    a plain file, see read_blocks), recording faults in ``report``."""
+    for block in read_blocks(path, report, byte_range):
         for line in split_lines(block, report):
             yield line

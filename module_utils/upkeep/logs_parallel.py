@@ -40,9 +40,9 @@ def worth_parallel(paths, workers):
 
 
 def plan_tasks(paths, workers, splittable):
-    """``(path, byte_range or None)`` in file order: with ``splittable`` (a format whose every line
-    is an entry of its own), a big plain file as consecutive ranges of about RANGE_BYTES (at least
-    one per worker); anything else (gzip, binary, small, multi-line formats) whole."""
+    """``(path, byte_range or None)`` in file order: with ``splittable`` (a format whose lines can
+    be counted wherever the file is cut), a big plain file as consecutive ranges of about
+    RANGE_BYTES (at least one per worker); anything else (gzip, binary, small, csvlog) whole."""
     tasks = []
     for path in paths:
         size = _size(path)
