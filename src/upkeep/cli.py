@@ -17,7 +17,7 @@ import pathlib
 import sqlite3
 import sys
 
-from . import cadences, schedule_cli
+from . import cadences, probe_cli, schedule_cli
 from .runner import UsageError, check_inventory_parses, parse_extra_vars, resolve_inventory
 
 EXIT_UNKNOWN = 3
@@ -78,6 +78,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _report_dir_option(doctor)
 
     schedule_cli.add_parser(sub, _report_dir_option)
+    probe_cli.add_parser(sub, _report_dir_option)
 
     sandbox = sub.add_parser("sandbox", help="the embedded sandbox platform on loopback")
     sandbox.add_argument("action", choices=("up", "down", "status"))
@@ -240,6 +241,10 @@ def cmd_schedule(args) -> int:
     return schedule_cli.run(args, _report_dir(args), _history_path(args))
 
 
+def cmd_probe(args) -> int:
+    return probe_cli.run(args, _report_dir(args), _history_path(args))
+
+
 def cmd_history(args) -> int:
     from .history import History
     path = _history_path(args)
@@ -296,7 +301,7 @@ def cmd_sandbox(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "history": cmd_history, "doctor": cmd_doctor,
-            "sandbox": cmd_sandbox, "schedule": cmd_schedule}
+            "sandbox": cmd_sandbox, "schedule": cmd_schedule, "probe": cmd_probe}
 
 
 def main(argv: list[str] | None = None) -> int:

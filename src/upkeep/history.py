@@ -6,8 +6,10 @@ copied in so a metric series is one indexed query; ``details`` keeps what a chec
 the contract's keys, e.g. the before/after ``actions`` of a maintenance run) and ``findings``
 (one row per finding with its fingerprint, for "new since last run").
 
-Schema history: 1 = runs + checks; 2 = checks.details, checks.findings_recorded, findings.
-A store of an older schema is migrated in place when opened.
+Schema history: 1 = runs + checks; 2 = checks.details, checks.findings_recorded, findings;
+3 = the minute probes' tables (``probe_*``, written and read by upkeep.probe_store: compact
+samples, hourly roll-ups, downtime intervals). A store of an older schema is migrated in place
+when opened.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pathlib
 import sqlite3
 from typing import Iterator
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FILENAME = "history.sqlite"
 
 _SCHEMA = """
@@ -71,6 +73,61 @@ CREATE INDEX IF NOT EXISTS findings_run ON findings (run_id, host, check_id, tar
 CREATE INDEX IF NOT EXISTS findings_fingerprint ON findings (fingerprint);
 """
 
+# Version 3: minute probes (upkeep.probe_store). A year of minute samples of ten targets is 5 M
+# rows, so a sample is small: epoch seconds, a target number, a status number, integer
+# microseconds, and the error as a number into a table of distinct texts. WITHOUT ROWID with the
+# (target, time) key clusters each target's series: no separate index, and a window is one range.
+_V3 = """
+CREATE TABLE IF NOT EXISTS probe_targets (
+    target_id INTEGER PRIMARY KEY,
+    host      TEXT NOT NULL,
+    check_id  TEXT NOT NULL,
+    target    TEXT NOT NULL,
+    UNIQUE (host, check_id, target)
+);
+CREATE TABLE IF NOT EXISTS probe_errors (
+    error_id INTEGER PRIMARY KEY,
+    text     TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS probe_samples (
+    target_id  INTEGER NOT NULL,
+    ts         INTEGER NOT NULL,
+    status     INTEGER NOT NULL,
+    latency_us INTEGER,
+    error_id   INTEGER,
+    PRIMARY KEY (target_id, ts)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS probe_hourly (
+    target_id INTEGER NOT NULL,
+    hour      INTEGER NOT NULL,
+    up        INTEGER NOT NULL,
+    down      INTEGER NOT NULL,
+    unknown   INTEGER NOT NULL,
+    warning   INTEGER NOT NULL,
+    latency_hist TEXT,
+    first_error_id INTEGER,
+    PRIMARY KEY (target_id, hour)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS probe_downtimes (
+    target_id  INTEGER NOT NULL,
+    start_ts   INTEGER NOT NULL,
+    end_ts     INTEGER,
+    last_down_ts INTEGER NOT NULL,
+    samples    INTEGER NOT NULL,
+    first_error_id INTEGER,
+    PRIMARY KEY (target_id, start_ts)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS probe_runs (
+    ts          INTEGER PRIMARY KEY,
+    duration_ms REAL NOT NULL,
+    ok INTEGER NOT NULL, warning INTEGER NOT NULL, critical INTEGER NOT NULL, unknown INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS probe_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT
+)
+"""
+
 # The keys of the check contract (and those the report adds); anything else a check carries is
 # kept in checks.details.
 CONTRACT_KEYS = frozenset(("id", "target", "status", "summary", "metrics", "thresholds", "findings", "duration_ms",
@@ -103,6 +160,11 @@ class History:
     def close(self) -> None:
         self._db.close()
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open SQLite connection, for the stores that share this file (upkeep.probe_store)."""
+        return self._db
+
     def _migrate(self) -> None:
         self._db.executescript(_SCHEMA)  # idempotent; commits on its own
         # IMMEDIATE: two processes opening an old store at once must not both migrate it.
@@ -114,6 +176,10 @@ class History:
                                    % (self.path, version, SCHEMA_VERSION))
             if version is None or version < 2:
                 for statement in _V2.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            if version is None or version < 3:
+                for statement in _V3.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
             if version != SCHEMA_VERSION:

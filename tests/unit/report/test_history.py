@@ -85,7 +85,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
                                     with_findings=True) is None
         store.append(report("daily-1", "2026-01-01T00:00:00Z", 9.0))
     db = sqlite3.connect(path)
-    assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)] == [(2,)]
+    assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)] == [(3,)]
     assert db.execute("SELECT count(*) FROM checks").fetchone()[0] == 3
     History(path).close()  # opening a current store again changes nothing
     assert sqlite3.connect(path).execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
