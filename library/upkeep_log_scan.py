@@ -174,7 +174,7 @@ options:
   workers:
     description:
       - Processes that scan the files of a source at the same time (current and rotated files in parallel;
-        a plain access log of 32 MiB or more is cut into byte ranges, so one big file uses every worker).
+        a plain file of 32 MiB or more in any format but C(postgres_csv) is cut into byte ranges, so one big file uses every worker).
         Used only when a source's files add up to 32 MiB or more; 1 scans serially.
     type: int
     default: 2
