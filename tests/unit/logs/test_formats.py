@@ -107,3 +107,25 @@ def test_parse_iso_variants():
     assert parse_iso("2026-11-28 20:42:55 UTC") == base
     assert parse_iso("2026-11-28T21:42:55+0100") == base
     assert parse_iso("yesterday") is None
+
+
+def test_property_compiled_field_names_read_what_first_field_reads():
+    """parse_json's compiled readers (field_reader) pick the same value as first_field for any
+    nesting, dotted keys, None values and non-dict parents."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from ansible.module_utils.upkeep.logs_formats import JSON_FIELD_DEFAULTS, field_reader, first_field
+
+    names = sorted({part for names in JSON_FIELD_DEFAULTS.values() for name in names
+                    for part in [name] + name.split(".")})
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=3), st.lists(st.integers(), max_size=2))
+    entries = st.recursive(scalars, lambda inner: st.dictionaries(st.sampled_from(names), inner, max_size=5), max_leaves=12)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.dictionaries(st.sampled_from(names), entries, max_size=8))
+    def same(entry):
+        for role_names in JSON_FIELD_DEFAULTS.values():
+            assert field_reader(role_names)(entry) == first_field(entry, role_names)
+
+    same()
