@@ -196,20 +196,21 @@ def targets(db: sqlite3.Connection) -> list[dict]:
 
 def has_samples(db: sqlite3.Connection, since: int, until: int) -> bool:
     return bool(db.execute("SELECT 1 FROM probe_runs WHERE ts >= ? AND ts <= ? LIMIT 1", (since, until)).fetchone()
-                or db.execute("SELECT 1 FROM probe_hourly WHERE hour >= ? AND hour <= ? LIMIT 1",
-                              (since, until)).fetchone())
+                or db.execute("SELECT 1 FROM probe_hourly WHERE hour > ? AND hour <= ? LIMIT 1",
+                              (since - 3600, until)).fetchone())
 
 
 def availability(db: sqlite3.Connection, target_id: int, since: int, until: int) -> dict:
     """``{up, down, unknown, samples, availability_pct}`` of one target over ``[since, until]``
-    (raw samples, plus the hourly roll-ups of the hours starting in the window)."""
+    (raw samples, plus the hourly roll-ups of the hours the window reaches)."""
     up, down, unknown = db.execute(
         "SELECT coalesce(sum(status <= 1), 0), coalesce(sum(status = 2), 0), coalesce(sum(status = 3), 0)"
         " FROM probe_samples WHERE target_id = ? AND ts >= ? AND ts <= ?", (target_id, since, until)).fetchone()
-        # the hourly rows hold only hours whose raw samples are gone, so the two never count twice
+    # The hourly rows hold only hours whose raw samples are gone, so the two never count twice;
+    # an hour the window starts in counts whole (rolled-up data is exact to the hour).
     h_up, h_down, h_unknown = db.execute(
         "SELECT coalesce(sum(up), 0), coalesce(sum(down), 0), coalesce(sum(unknown), 0) FROM probe_hourly"
-        " WHERE target_id = ? AND hour >= ? AND hour <= ?", (target_id, since, until)).fetchone()
+        " WHERE target_id = ? AND hour > ? AND hour <= ?", (target_id, since - 3600, until)).fetchone()
     up, down, unknown = up + h_up, down + h_down, unknown + h_unknown
     evaluated = up + down
     return {"up": up, "down": down, "unknown": unknown, "samples": evaluated,
@@ -224,8 +225,8 @@ def latency_percentiles(db: sqlite3.Connection, target_id: int, since: int, unti
         "SELECT latency_us FROM probe_samples WHERE target_id = ? AND ts >= ? AND ts <= ? AND status <= 1"
         " AND latency_us IS NOT NULL", (target_id, since, until))]
     hist: dict[int, int] = {}
-    for (text,) in db.execute("SELECT latency_hist FROM probe_hourly WHERE target_id = ? AND hour >= ? AND hour <= ?",
-                              (target_id, since, until)):
+    for (text,) in db.execute("SELECT latency_hist FROM probe_hourly WHERE target_id = ? AND hour > ? AND hour <= ?",
+                              (target_id, since - 3600, until)):
         for bucket, n in _hist(text).items():
             hist[bucket] = hist.get(bucket, 0) + n
     if not hist:

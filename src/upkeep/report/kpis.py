@@ -7,10 +7,12 @@ cadences) plus the run being reported.
 | API response | p95 of ``http.health`` / ``http.endpoint`` ``latency_p95_ms`` | < 500 ms |
 | API response (access logs) | ``latency_p95_ms`` of ``log.latency``: latest per log, worst of those | < 500 ms |
 | error rate | ``error_rate_pct`` of ``log.*`` checks: latest per (check, target), worst of those | < 1 % |
-| uptime | share of runs in which every ``http.health`` of the host was ok (unknown = not evaluated, left out) | > 99.9 % |
+| uptime | the minute probes (upkeep.probe_store) of the host's ``http.health`` targets when the window holds any: share of samples that were up; else the share of runs in which every ``http.health`` of the host was ok (unknown = not evaluated, left out) | > 99.9 % |
 
 Never a made-up number: no samples gives ``verdict: "no data"`` and ``value: None``; an uptime
-from fewer than ``min_samples`` runs gives ``"not enough data"`` (the value is shown, not judged).
+from fewer than ``min_samples`` runs (or ``PROBE_MIN_SAMPLES`` probe samples: below 1,000 a
+0.1 % step cannot even be seen) gives ``"not enough data"`` (the value is shown, not judged).
+The KPI's ``source`` says which it rests on and how many samples.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ UPTIME_CHECK = "http.health"
 LOG_LATENCY_CHECK = "log.latency"
 LATENCY_METRIC = "latency_p95_ms"
 ERROR_RATE_METRIC = "error_rate_pct"
+PROBE_MIN_SAMPLES = 1000
 
 PASS, FAIL, NO_DATA, NOT_ENOUGH = "pass", "fail", "no data", "not enough data"
 
@@ -46,14 +49,20 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
 
 
-def compute_kpis(records: Iterable[dict], since: str, until: str, min_samples: int = DEFAULT_MIN_SAMPLES) -> dict:
+def compute_kpis(records: Iterable[dict], since: str, until: str, min_samples: int = DEFAULT_MIN_SAMPLES,
+                 probe_uptime: dict | None = None) -> dict:
     """KPIs per host from check records ``{run_id, started_at, host, check_id|id, target,
     status, metrics}`` (history rows or report checks with ``run_id``/``started_at`` added),
-    keeping those with ``since <= started_at <= until`` (ISO UTC strings)."""
+    keeping those with ``since <= started_at <= until`` (ISO UTC strings). ``probe_uptime``:
+    per host, ``{up, down, samples, targets}`` of its probed ``http.health`` targets over the
+    window; a host found there has its uptime from the probes."""
     by_host: dict[str, list[dict]] = {}
     for record in records:
         if since <= record["started_at"] <= until:
             by_host.setdefault(record.get("host") or "", []).append(record)
+    probe_uptime = {host: found for host, found in (probe_uptime or {}).items() if found["samples"]}
+    for host in probe_uptime:
+        by_host.setdefault(host, [])
     hosts = {}
     for host in sorted(by_host):
         rows = by_host[host]
@@ -65,7 +74,7 @@ def compute_kpis(records: Iterable[dict], since: str, until: str, min_samples: i
                         % (LOG_LATENCY_CHECK, LATENCY_METRIC)),
             _latest_kpi("error_rate", "Error rate", rows, lambda i: i.startswith("log."), ERROR_RATE_METRIC, "%",
                         ERROR_RATE_PCT, "latest log.* %s per log, worst of them" % ERROR_RATE_METRIC),
-            _uptime_kpi(rows, min_samples),
+            _probe_uptime_kpi(probe_uptime[host]) if host in probe_uptime else _uptime_kpi(rows, min_samples),
         ]
     return {"window": {"since": since, "until": until}, "min_samples": min_samples, "hosts": hosts}
 
@@ -78,9 +87,33 @@ def kpis_for_report(report: dict, store=None, days: int = DEFAULT_DAYS, min_samp
     since = start.strftime("%Y-%m-%dT%H:%M:%SZ")
     records = [] if store is None else [r for r in store.iter_checks(since=since) if r["run_id"] != report["run_id"]]
     records += [dict(c, run_id=report["run_id"], started_at=until) for c in report.get("checks") or []]
-    result = compute_kpis(records, since, until, min_samples)
+    result = compute_kpis(records, since, until, min_samples, _probe_uptime(store, start, until))
     result["window"]["days"] = days
     return result
+
+
+def _probe_uptime(store, start: datetime.datetime, until: str) -> dict:
+    """Per host, the probe samples of its http.health targets in the window (none without a
+    store of schema 3, or without probes)."""
+    db = getattr(store, "connection", None)
+    if db is None:
+        return {}
+    from .. import probe_store
+    since_ts = int(start.replace(tzinfo=datetime.timezone.utc).timestamp())
+    until_ts = int(datetime.datetime.strptime(until, "%Y-%m-%dT%H:%M:%SZ")
+                   .replace(tzinfo=datetime.timezone.utc).timestamp())
+    if not probe_store.has_samples(db, since_ts, until_ts):
+        return {}
+    return probe_store.uptime_by_host(db, UPTIME_CHECK, since_ts, until_ts)
+
+
+def _probe_uptime_kpi(found: dict) -> dict:
+    samples = found["samples"]
+    value = round(100.0 * found["up"] / samples, 3)
+    verdict = _judge(value, ">", UPTIME_PCT) if samples >= PROBE_MIN_SAMPLES else NOT_ENOUGH
+    return _kpi("uptime", "Uptime", value, "%", ">", UPTIME_PCT, samples, verdict,
+                "%d probe samples of %d %s target(s): %d up, %d down (%d needed to judge)"
+                % (samples, found["targets"], UPTIME_CHECK, found["up"], found["down"], PROBE_MIN_SAMPLES))
 
 
 def _id(record: dict) -> str:
