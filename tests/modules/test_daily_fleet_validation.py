@@ -69,7 +69,7 @@ def test_no_per_host_argument_spec_task_runs(daily_run):
     assert not [item for item in daily_run.results if item.task.startswith("Validating arguments against arg spec")]
     assert not [(item.task, item.res.get("msg")) for item in daily_run.results if item.failed]
     checked = daily_run.for_task(CHECK_VARIABLES)
-    assert len(checked) == 5 and {item.host for item in checked} == {"web1"}  # once per role for the fleet
+    assert len(checked) == 6 and {item.host for item in checked} == {"web1"}  # once per role for the fleet
     assert not [item for item in checked if item.failed]
 
 
@@ -99,6 +99,9 @@ def test_the_rest_of_the_fleet_is_still_probed(daily_run):
     assert [check["host"] for check in smtp.res["checks"]] == ["web1"]
     (ping,) = daily_run.for_task("Connect to every database of the play and time a trivial query")
     assert [check["target"] for check in ping.res["checks"]] == ["web1-db"]
+    # Host side: every host reads its own resources.
+    host_checks = daily_run.for_task("Check this host's load, memory, disks and key services")
+    assert sorted(item.host for item in host_checks if not item.failed) == ["web1", "web2", "web3", "web4"]
 
 
 def test_the_run_summary_counts_the_problems_and_no_secret_is_printed(daily_run):
