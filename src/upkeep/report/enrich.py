@@ -1,6 +1,7 @@
 """Add what only history knows to a freshly collected report, before it is written and recorded:
-trends, finding fingerprints and "new since last run", the weekly KPI section, the DR section,
-and a ``schedule.overdue`` check for each other cadence of an installed schedule (overdue.py).
+trends, disk fill dates (forecast.py), finding fingerprints and "new since last run", the weekly
+KPI section, the DR section, and a ``schedule.overdue`` check for each other cadence of an
+installed schedule (overdue.py).
 
 The wrapper and the callback plugin both call :func:`enrich` between ``Collector.report`` and
 ``write_run``, so both write the same report. A history problem never costs the report: the
@@ -17,6 +18,7 @@ from ..history import History
 from ..schedule_install import load_state
 from .compare import annotate
 from .dr import dr_section
+from .forecast import add_forecasts
 from .kpis import kpis_for_report
 from .overdue import add_to_report as add_overdue
 
@@ -42,6 +44,11 @@ def enrich(report: dict, history_path: str | os.PathLike | None, kpi_cadences=KP
             add_overdue(report, store, load_state(pathlib.Path(report_dir)))
         except Exception as exc:  # noqa: BLE001 - the run's own verdict must survive a bad schedule file
             warnings.append("missed-run check skipped: %s: %s" % (type(exc).__name__, exc))
+    # Before the comparison, so the fill-date findings get their fingerprints and "new" too.
+    try:
+        add_forecasts(report, store)
+    except Exception as exc:  # noqa: BLE001 - same reason: a forecast is extra, the report is not
+        warnings.append("disk fill-date forecast skipped: %s: %s" % (type(exc).__name__, exc))
     try:
         try:
             _compare(report, store, kpi_cadences)
