@@ -17,7 +17,7 @@ _spec = importlib.util.spec_from_file_location("upkeep_fleet_filter", REPO / "pl
 fleet = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fleet)
 
-DAILY_ROLES = ("upkeep_http", "upkeep_smtp", "upkeep_postgres", "upkeep_backup", "upkeep_summary")
+DAILY_ROLES = ("upkeep_http", "upkeep_smtp", "upkeep_postgres", "upkeep_backup", "upkeep_host_resources", "upkeep_summary")
 
 
 def _yaml(path):
