@@ -141,7 +141,9 @@ def scan_child(path, now, workers, options):
     print(json.dumps({"process_s": time.perf_counter() - started, "status": errors["status"],
                       "entries": errors["metrics"].get("entries", errors["metrics"].get("requests")),
                       "errors": errors["metrics"].get("errors"), "unparsed": errors["metrics"].get("unparsed_lines"),
-                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      # The largest of the scanning process and its workers (byte ranges run in children).
+                      "maxrss_mb": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                                       resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024}))
 
 
 def main():
