@@ -311,6 +311,7 @@ _SYSLOG_LEVEL_RE = re.compile(r"(?i)\b(?:(fatal|panic|critical|emerg)|(error|err
 # (year, month, day, hour) -> epoch of that local hour's start: mktime costs microseconds and a
 # log repeats each hour thousands of times. Hours, not days, so a DST change is honoured.
 _HOUR_STARTS = {}
+_YEARS = {}  # reference (a file's mtime) -> its local year
 
 
 def _local_hour(year, month, day, hour):
@@ -329,7 +330,11 @@ def bsd_syslog_time(month, day, hour, minute, second, reference, years=None):
     after (a day of slack for zones and clocks). So December lines of a file last written in
     January are last year's, and an archived log keeps its own year instead of today's. The
     year used is added to ``years`` (a set), for the evidence: it is inferred, not read."""
-    year = time.localtime(reference).tm_year
+    year = _YEARS.get(reference)
+    if year is None:
+        if len(_YEARS) > 1000:
+            _YEARS.clear()
+        year = _YEARS[reference] = time.localtime(reference).tm_year
     number = _MONTHS.get(month.lower(), 1)
     into_hour = int(minute) * 60 + int(second)
     stamp = _local_hour(year, number, int(day), int(hour)) + into_hour
@@ -354,8 +359,18 @@ def split_syslog(line, reference, years=None):
     return None
 
 
+_LEVEL_WORD_PARTS = ("err", "fail", "exception", "warn", "fatal", "panic", "crit", "emerg")
+
+
 def word_level(message):
     """The severity a message's words say (fatal, error, failed, warning ...), for formats without one."""
+    # Most messages hold none of the words: a plain substring test on the lowered ASCII text rules
+    # them out at a fraction of the case-insensitive search (non-ASCII text, whose case folding
+    # lower() may not mirror, always gets the search).
+    if message.isascii():
+        lowered = message.lower()
+        if not any(part in lowered for part in _LEVEL_WORD_PARTS):
+            return "info"
     match = _SYSLOG_LEVEL_RE.search(message)
     if match:
         return "critical" if match.group(1) else "error" if match.group(2) else "warning"

@@ -129,3 +129,27 @@ def test_property_compiled_field_names_read_what_first_field_reads():
             assert field_reader(role_names)(entry) == first_field(entry, role_names)
 
     same()
+
+
+def test_property_word_level_guard_changes_no_verdict():
+    """word_level's substring guard says "info" only where the case-insensitive search finds nothing."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from ansible.module_utils.upkeep import logs_formats
+
+    def searched(message):
+        match = logs_formats._SYSLOG_LEVEL_RE.search(message)
+        return ("critical" if match.group(1) else "error" if match.group(2) else "warning") if match else "info"
+
+    words = st.sampled_from(["ERROR", "Err", "failure", "FAILED", "warn", "Warning", "exception", "fatal", "PANIC",
+                             "critical", "emerg", "terrible", "errand", "ok", "_error_", "error123", "İ", "é"])
+    pieces = st.lists(st.one_of(words, st.text(max_size=6)), max_size=6)
+
+    @settings(max_examples=400, deadline=None)
+    @given(pieces, st.sampled_from([" ", "", ":", "-"]))
+    def same(parts, glue):
+        message = glue.join(parts)
+        assert logs_formats.word_level(message) == searched(message)
+
+    same()
