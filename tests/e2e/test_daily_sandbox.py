@@ -205,6 +205,21 @@ def test_a_run_cut_short_leaves_no_sandbox_secret_in_any_temp_directory(sandbox,
     assert not list(tmpdir.glob("upkeep-run-*"))
 
 
+def test_host_resources_and_the_planted_missing_service(sandbox, tmp_path):
+    """host.* on the sandbox host (this machine): the sandbox's web app and PostgreSQL found as
+    processes, the planted Node app missing (critical), every real filesystem measured."""
+    proc, report_dir = run(sandbox, tmp_path, "--tags", "host")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    report = latest(report_dir)
+    checks = by_target(report)
+    services = {target: item["status"] for (check_id, target), item in checks.items() if check_id == "host.services"}
+    assert services == {"sandbox web app": "ok", "postgresql": "ok", "node app": "critical"}
+    assert checks[("host.services", "node app")]["findings"][0]["title"] == "Service node app is not running"
+    assert checks[("host.disk", "/")]["metrics"]["disk_used_bytes"] > 0
+    assert {("host.load", "load"), ("host.memory", "memory")} <= set(checks)
+    assert report["counts"]["unknown"] == 0
+
+
 def test_a_stopped_app_is_critical_and_the_database_still_checked(sandbox, tmp_path):
     """Runs last in this module: it stops the web app (the sandbox is discarded afterwards)."""
     state = manager.status(sandbox)["components"]["webapp"]
@@ -219,3 +234,4 @@ def test_a_stopped_app_is_critical_and_the_database_still_checked(sandbox, tmp_p
     assert checks[("http.health", "app-api-health")]["status"] == "critical"
     assert checks[("http.health", "app-api-health")]["findings"], "a critical check says what to do"
     assert checks[("pg.ping", "app-db")]["status"] == "ok"
+    assert checks[("host.services", "sandbox web app")]["status"] == "critical"  # the process is gone too
