@@ -81,6 +81,8 @@ def prepare(params):
         if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
             raise ParameterError("%s: must be a list of mount points (or patterns), got %r" % (key, value))
         options[key] = value
+    # "/data/" names the mount point "/data": the kernel lists it without the slash.
+    options["mounts_include"] = [os.path.normpath(path) for path in options["mounts_include"]]
     options["services"] = [_service(item, index) for index, item in enumerate(params.get("services") or [])]
     return options
 
@@ -250,9 +252,10 @@ def disk_checks(options, mounts_path="/proc/self/mounts"):
     text, reason = _read(mounts_path)
     if text is None:
         return [check("host.disk", "mounts", UNKNOWN, reason)]
-    mounts = select_mounts(parse_mounts(text), options["mounts_include"], options["mounts_exclude"])
+    listed = parse_mounts(text)
+    mounts = select_mounts(listed, options["mounts_include"], options["mounts_exclude"])
     results = [disk_check(mount["mount_point"], options) for mount in mounts]
-    mounted = {mount["mount_point"] for mount in mounts}
+    mounted = {mount["mount_point"] for mount in listed}
     for path in options["mounts_include"]:
         if path not in mounted:
             results.append(check("host.disk", path, UNKNOWN, "%s is not a mount point in %s" % (path, mounts_path),

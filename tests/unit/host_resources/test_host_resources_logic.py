@@ -107,7 +107,7 @@ def test_a_real_tmpfs_filled_to_95_percent_is_critical(tmp_path):
         assert disk["findings"][0]["severity"] == "critical" and str(mount) in disk["findings"][0]["title"]
         # not included, a tmpfs is memory and is not listed as a disk
         assert str(mount) not in {target for _, target in by_id(run_host_checks({"checks": ["disk"]}))}
-    missing = by_id(run_host_checks({"checks": ["disk"], "mounts_include": [str(tmp_path)]}))[("host.disk", str(tmp_path))]
+    missing = by_id(run_host_checks({"checks": ["disk"], "mounts_include": [str(tmp_path) + "/"]}))[("host.disk", str(tmp_path))]
     assert missing["status"] == "unknown" and "is not a mount point" in missing["summary"]
 
 
