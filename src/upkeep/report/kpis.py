@@ -7,7 +7,10 @@ cadences) plus the run being reported.
 | API response | p95 of ``http.health`` / ``http.endpoint`` ``latency_p95_ms`` | < 500 ms |
 | API response (access logs) | ``latency_p95_ms`` of ``log.latency``: latest per log, worst of those | < 500 ms |
 | error rate | ``error_rate_pct`` of ``log.*`` checks: latest per (check, target), worst of those | < 1 % |
-| uptime | the minute probes (upkeep.probe_store) of the host's ``http.health`` targets when the window holds any: share of samples that were up; else the share of runs in which every ``http.health`` of the host was ok (unknown = not evaluated, left out) | > 99.9 % |
+| uptime | share of the minute probes of the host's ``http.health`` targets that were up; without probes, share of runs in which every ``http.health`` was ok | > 99.9 % |
+
+Uptime from probes (upkeep.probe_store) is used whenever the window holds any probe sample;
+unknown samples and checks (not evaluated) are left out either way.
 
 Never a made-up number: no samples gives ``verdict: "no data"`` and ``value: None``; an uptime
 from fewer than ``min_samples`` runs (or ``PROBE_MIN_SAMPLES`` probe samples: below 1,000 a
