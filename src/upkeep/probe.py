@@ -51,14 +51,18 @@ def run_checks(plan: Plan) -> list[dict]:
     """The checks of one probe run, in plan order (HTTP, PostgreSQL, SMTP)."""
     _module_utils()
     options = plan.options
+    checks_unreadable: list[dict] = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="upkeep-probe") as pool:
         pg_future = smtp_future = None
         if plan.postgres:
             from ansible.module_utils.upkeep.pg_ping import ping_databases
-            databases = [dict(reveal(item), samples=options["samples"],
-                              connect_timeout_s=max(1, int(options["timeout_s"]))) for item in plan.postgres]
-            pg_future = pool.submit(ping_databases, {
-                "databases": databases, "statement_timeout_ms": int(options["timeout_s"] * 1000)})
+            databases, unreadable = _revealed(plan.postgres, "pg.ping")
+            databases = [dict(item, samples=options["samples"], connect_timeout_s=max(1, int(options["timeout_s"])))
+                         for item in databases]
+            checks_unreadable += unreadable
+            if databases:
+                pg_future = pool.submit(ping_databases, {
+                    "databases": databases, "statement_timeout_ms": int(options["timeout_s"] * 1000)})
         if plan.smtp:
             from ansible.module_utils.upkeep.smtp import check_servers
             smtp_future = pool.submit(check_servers, {
@@ -66,12 +70,36 @@ def run_checks(plan: Plan) -> list[dict]:
         checks: list[dict] = []
         if plan.http:
             from ansible.module_utils.upkeep.http import run_http_checks
-            checks += run_http_checks([reveal(item) for item in plan.http], samples=options["samples"],
-                                      timeout_s=options["timeout_s"], concurrency=options["concurrency"])
+            endpoints, unreadable = _revealed(plan.http, "http.endpoint")
+            checks_unreadable += unreadable
+            if endpoints:
+                checks += run_http_checks(endpoints, samples=options["samples"], timeout_s=options["timeout_s"],
+                                          concurrency=options["concurrency"])
         for future in (pg_future, smtp_future):
             if future is not None:
                 checks += future.result()
-    return checks
+    return checks + checks_unreadable
+
+
+def _revealed(items: list[dict], default_id: str) -> tuple[list[dict], list[dict]]:
+    """The items with their secrets looked up, and an unknown check for each item whose secret
+    file cannot be read (that target is not evaluated; the others still are)."""
+    from ansible.module_utils.upkeep.result import unknown_check
+    ready, unreadable = [], []
+    for item in items:
+        try:
+            ready.append(reveal(item))
+        except OSError as exc:
+            check_id = "http." + item["check"] if default_id.startswith("http.") and item.get("check") else default_id
+            url = item.get("url")
+            target = item.get("name") or (url if isinstance(url, str) and "?" not in url and "@" not in url
+                                          else "%s:%s" % (item.get("host"), item.get("port") or 5432))
+            unreadable.append(unknown_check(
+                check_id, target,
+                "a secret of this target cannot be read: %s: %s" % (exc.filename, exc.strerror),
+                host=item.get("inventory_host"),
+                remediation="Restore the file the inventory's lookup names, readable by the user upkeep runs as."))
+    return ready, unreadable
 
 
 def sample_of(check: dict) -> probe_store.Sample:
