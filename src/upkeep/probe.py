@@ -123,8 +123,13 @@ def probe_once(plan: Plan, store, now: float | None = None) -> ProbeResult:
     checks = run_checks(plan)
     duration_ms = (time.perf_counter() - clock) * 1000.0
     samples = [sample_of(check) for check in checks]
-    ts = int(started)
     db = store.connection
+    ts = int(started)
+    # A sample is keyed by (target, second): a run starting in the same second as the one before
+    # it (the lock keeps them in sequence) takes the next second rather than replacing its samples.
+    last = db.execute("SELECT max(ts) FROM probe_runs").fetchone()[0]
+    if last is not None and ts <= last < ts + 5:
+        ts = last + 1
     probe_store.record_samples(db, ts, samples, duration_ms)
     if probe_store.rollup_due(db, ts):
         retention = probe_store.Retention(**plan.options["retention"])

@@ -34,3 +34,13 @@ def test_the_database_probe_logs_in_for_real(tmp_path, pg_app):
     assert check["status"] == "ok" and check["metrics"]["query_samples"] == 2
     [sample] = result.samples
     assert sample.latency_ms == check["metrics"]["connect_ms"] and sample.error is None
+
+
+def test_two_runs_in_the_same_second_keep_both_samples(tmp_path, http_app):
+    plan = Plan(http=[{"name": "api-health", "url": http_app.url + "/api/health", "check": "health",
+                       "inventory_host": "web1"}], postgres=[], smtp=[], options=parse_options(None))
+    with History(tmp_path / "history.sqlite") as store:
+        first = probe_once(plan, store, now=1_790_000_000.2)
+        second = probe_once(plan, store, now=1_790_000_000.7)
+        assert (first.ts, second.ts) == (1_790_000_000, 1_790_000_001)
+        assert store.connection.execute("SELECT count(*) FROM probe_samples").fetchone()[0] == 2
