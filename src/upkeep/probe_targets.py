@@ -130,6 +130,13 @@ def _integer(options: dict, key: str, low: int, high: int, where: str) -> None:
 
 def resolve(inventory: pathlib.Path) -> Plan:
     """Read the inventory in-process with Ansible and build the probe plan."""
+    from .cadences import repo_root
+    # The project's ansible.cfg, as the cadences' runs use it (inventory plugins, vault password file).
+    os.environ.setdefault("ANSIBLE_CONFIG", str(repo_root() / "ansible.cfg"))
+    from .runner import check_inventory_parses
+    check_inventory_parses(pathlib.Path(inventory), None)  # Ansible's own complaint, not "nothing to probe"
+    from ansible import constants as C
+    from ansible.cli import CLI
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.plugins.loader import init_plugin_loader
@@ -138,6 +145,11 @@ def resolve(inventory: pathlib.Path) -> Plan:
 
     init_plugin_loader()
     loader = DataLoader()
+    if C.DEFAULT_VAULT_PASSWORD_FILE or C.DEFAULT_VAULT_IDENTITY_LIST:
+        loader.set_vault_secrets(CLI.setup_vault_secrets(
+            loader, vault_ids=list(C.DEFAULT_VAULT_IDENTITY_LIST or []),
+            vault_password_files=[C.DEFAULT_VAULT_PASSWORD_FILE] if C.DEFAULT_VAULT_PASSWORD_FILE else [],
+            ask_vault_pass=False, auto_prompt=False))
     manager = InventoryManager(loader=loader, sources=[str(inventory)])
     variables = VariableManager(loader=loader, inventory=manager)
     probe_values, raw_items = {}, {HTTP_VAR: [], PG_VAR: [], SMTP_VAR: []}
@@ -189,9 +201,9 @@ def _plan(options: dict, raw_items: dict) -> Plan:
             raw_headers = raw.get("headers") if isinstance(raw.get("headers"), dict) else {}
             secured = {}
             for name, value in item["headers"].items():
-                holder = {"value": value}
-                _secure(holder, {"value": raw_headers.get(name)}, "%s.headers.%s" % (where, name), ["value"], reasons)
-                secured[name] = holder["value"]
+                holder = {name: value}
+                _secure(holder, {name: raw_headers.get(name)}, where + ".headers", [name], reasons)
+                secured[name] = holder[name]
             item["headers"] = secured
         plan.http.append(item)
     if options["postgres"]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 import time
 
 import pytest
 import yaml
 
-from tests.fixtures.wrapper import upkeep
+from tests.fixtures.wrapper import BIN, upkeep
 from tests.support.fixtures_pg import APP_PASSWORD
 from upkeep.sandbox import webapp
 
@@ -44,8 +45,8 @@ def _inventory(tmp_path, base, pg=None, smtp=None, probe=None):
     return path
 
 
-def _probe(inventory, report_dir, *extra):
-    return upkeep("probe", "-i", inventory, "--report-dir", report_dir, *extra, timeout=60)
+def _probe(inventory, report_dir, *extra, **env):
+    return upkeep("probe", "-i", inventory, "--report-dir", report_dir, *extra, timeout=60, **env)
 
 
 def test_an_outage_between_probe_runs_is_a_downtime_interval_and_costs_availability(tmp_path, pg_app, smtp_server):
@@ -143,3 +144,26 @@ def test_a_secret_that_is_not_a_lookup_is_never_cached(tmp_path, http_app):
     assert result.returncode in (0, 1), result.stderr
     assert "not cached" in result.stderr and "headers.Authorization" in result.stderr
     assert b"literal-secret-5f1c" not in (tmp_path / "reports" / "probe-plan.json").read_bytes()
+
+
+def test_a_vaulted_secret_is_decrypted_each_run_and_never_cached(tmp_path, http_app):
+    password_file = tmp_path / "vault-pass"
+    password_file.write_text("vault-pw-1\n")
+    encrypted = subprocess.run([str(BIN / "ansible-vault"), "encrypt_string", "--vault-password-file",
+                                str(password_file), "vaulted-token-77", "--name", "vault_api_token"],
+                               capture_output=True, text=True, check=True).stdout
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "all.yml").write_text(encrypted)
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"web1": {"upkeep_http_endpoints": [
+        {"name": "api-health", "url": http_app.url + "/api/health", "check": "health",
+         "headers": {"X-Api-Token": "{{ vault_api_token }}"}}]}}}}))
+    report_dir = tmp_path / "reports"
+    result = _probe(inventory, report_dir, ANSIBLE_VAULT_PASSWORD_FILE=str(password_file))
+    assert result.returncode in (0, 1), result.stderr
+    assert "web1: upkeep_http_endpoints[0].headers.X-Api-Token is not a file or env lookup" in result.stderr
+    for path in report_dir.rglob("*"):
+        if path.is_file():
+            assert b"vaulted-token-77" not in path.read_bytes(), path
+    without = _probe(inventory, report_dir)
+    assert without.returncode == 64 and "upkeep_http_endpoints cannot be templated" in without.stderr
