@@ -31,6 +31,7 @@ import os
 import pathlib
 import platform
 import resource
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -131,6 +132,7 @@ def main() -> int:
             checks[label] = {"runs": per_run[0], "samples": samples, "targets": targets}
     finally:
         manager.down(work, purge=True)
+        shutil.rmtree(work, ignore_errors=True)
     import ansible
     result = {
         "benchmark": "probe", "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
